@@ -1,0 +1,1 @@
+"""How much do image denoisers buy an MNIST classifier under noise? The benchmark library."""

@@ -1,0 +1,100 @@
+"""Atomic file writes and reads of the pipeline's own artifacts.
+
+Every output is written to a temporary sibling and renamed into place, so an interrupted
+stage never leaves a half-written file that a later stage or DVC's cache could pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data import DataError, Dataset
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_with(path: str | Path, writer: Callable[[Path], object]) -> None:
+    """Call ``writer(tmp_path)`` and atomically move the result to ``path``."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_with(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    write_with(path, save)
+
+
+def read_npz_arrays(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Read named arrays from one of the pipeline's own .npz files, with a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run the stage that produces it: dvc repro)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                raise DataError(f"{path}: missing arrays {missing}")
+            return {key: archive[key] for key in keys}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: corrupt or truncated .npz ({error})") from None
+
+
+def save_dataset(path: str | Path, dataset: Dataset) -> None:
+    write_npz(path, **asdict(dataset))
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    keys = tuple(field.name for field in fields(Dataset))
+    return Dataset(**read_npz_arrays(path, keys))
+
+
+def save_model(path: str | Path, model) -> None:
+    write_with(path, model.save)
+
+
+def load_model(path: str | Path):
+    """Load a ``.keras`` model, naming the file if it is missing or corrupt."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found (train it first: dvc repro)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged archive
+        raise DataError(f"{path}: cannot load Keras model ({type(error).__name__}: {error})") from None

@@ -1,0 +1,57 @@
+"""Image-quality and accuracy metrics, vectorised over a batch of images.
+
+PSNR and SSIM reproduce scikit-image's ``peak_signal_noise_ratio`` and
+``structural_similarity`` (data_range=1, 7x7 uniform window, sample covariance) image by
+image, in the same float precision, so batch means equal the per-image skimage loop that
+the seeds report; tests check the equality. Calling skimage once per image costs ~0.3 ms
+each, which is minutes over the evaluation grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+SSIM_WINDOW = 7
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _float_pair(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if reference.shape != test.shape or reference.ndim != 3:
+        raise ValueError(
+            f"expected two (N, H, W) batches of equal shape, got {reference.shape} and {test.shape}"
+        )
+    dtype = np.result_type(reference.dtype, test.dtype, np.float32)
+    return reference.astype(dtype, copy=False), test.astype(dtype, copy=False)
+
+
+def psnr(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Per-image PSNR in dB, shape (N,); ``inf`` where the images are identical."""
+    reference, test = _float_pair(reference, test)
+    mse = np.mean((reference - test) ** 2, axis=(1, 2), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(data_range**2 / mse)
+
+
+def ssim(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Per-image mean SSIM, shape (N,)."""
+    x, y = _float_pair(reference, test)
+    size = (1, SSIM_WINDOW, SSIM_WINDOW)  # filter within each image, never across the batch
+
+    def mean(image):
+        return uniform_filter(image, size=size)
+
+    cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)
+    ux, uy = mean(x), mean(y)
+    vx = cov_norm * (mean(x * x) - ux * ux)
+    vy = cov_norm * (mean(y * y) - uy * uy)
+    vxy = cov_norm * (mean(x * y) - ux * uy)
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    pad = (SSIM_WINDOW - 1) // 2
+    return s[:, pad:-pad, pad:-pad].mean(axis=(1, 2), dtype=np.float64)
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of argmax predictions equal to the labels."""
+    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))

@@ -1,0 +1,84 @@
+"""Keras model builders: the denoisers and the classifier.
+
+All models take images of shape (28, 28) in [0, 1] (no channel axis, so they apply to the
+arrays the pipeline stores) and name every layer after its block.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (28, 28)
+
+
+def _with_channel(name: str):
+    inputs = keras.Input(shape=IMAGE_SHAPE, name=f"{name}_input")
+    return inputs, layers.Reshape((*IMAGE_SHAPE, 1), name=f"{name}_add_channel")(inputs)
+
+
+def _image_output(x, name: str):
+    x = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name=f"{name}_output_conv")(x)
+    return layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x)
+
+
+def conv_block(x, filters: int, name: str, convs: int = 1):
+    """``convs`` 3x3 ReLU convolutions."""
+    for i in range(1, convs + 1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv{i}")(x)
+    return x
+
+
+def build_cae(filters: int = 32, name: str = "cae") -> keras.Model:
+    """The Keras-tutorial convolutional autoencoder: conv-pool x2, conv-upsample x2, sigmoid."""
+    inputs, x = _with_channel(name)
+    x = conv_block(x, filters, f"{name}_enc1")
+    x = layers.MaxPooling2D(2, name=f"{name}_enc1_pool")(x)
+    x = conv_block(x, filters, f"{name}_enc2")
+    x = layers.MaxPooling2D(2, name=f"{name}_enc2_pool")(x)
+    x = conv_block(x, filters, f"{name}_dec1")
+    x = layers.UpSampling2D(2, name=f"{name}_dec1_up")(x)
+    x = conv_block(x, filters, f"{name}_dec2")
+    x = layers.UpSampling2D(2, name=f"{name}_dec2_up")(x)
+    return keras.Model(inputs, _image_output(x, name), name=name)
+
+
+def build_unet(filters: int = 32, name: str = "unet") -> keras.Model:
+    """Two-level U-Net: double-conv blocks (f, 2f, 4f), upsampling + concatenated skips."""
+    inputs, x = _with_channel(name)
+    skip1 = conv_block(x, filters, f"{name}_down1", convs=2)
+    x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
+    skip2 = conv_block(x, 2 * filters, f"{name}_down2", convs=2)
+    x = layers.MaxPooling2D(2, name=f"{name}_down2_pool")(skip2)
+    x = conv_block(x, 4 * filters, f"{name}_bottom", convs=2)
+    for level, skip in ((2, skip2), (1, skip1)):
+        x = layers.UpSampling2D(2, name=f"{name}_up{level}_upsample")(x)
+        x = layers.Concatenate(name=f"{name}_up{level}_concat")([x, skip])
+        x = conv_block(x, filters * 2 ** (level - 1), f"{name}_up{level}", convs=2)
+    return keras.Model(inputs, _image_output(x, name), name=name)
+
+
+DENOISER_BUILDERS = {"cae": build_cae, "unet": build_unet}
+
+
+def build_denoiser(architecture: str, filters: int, name: str) -> keras.Model:
+    if architecture not in DENOISER_BUILDERS:
+        raise ValueError(f"unknown architecture {architecture!r}; allowed: {sorted(DENOISER_BUILDERS)}")
+    return DENOISER_BUILDERS[architecture](filters=filters, name=name)
+
+
+def build_classifier(
+    filters: int = 32, dense_units: int = 128, dropout: float = 0.3, name: str = "cnn"
+) -> keras.Model:
+    """Small MNIST CNN: two conv-pool blocks, a dense layer, softmax over 10 digits."""
+    inputs, x = _with_channel(name)
+    x = conv_block(x, filters, f"{name}_block1")
+    x = layers.MaxPooling2D(2, name=f"{name}_block1_pool")(x)
+    x = conv_block(x, 2 * filters, f"{name}_block2")
+    x = layers.MaxPooling2D(2, name=f"{name}_block2_pool")(x)
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dropout(dropout, name=f"{name}_dropout1")(x)
+    x = layers.Dense(dense_units, activation="relu", name=f"{name}_dense")(x)
+    x = layers.Dropout(dropout, name=f"{name}_dropout2")(x)
+    outputs = layers.Dense(10, activation="softmax", name=f"{name}_probs")(x)
+    return keras.Model(inputs, outputs, name=name)

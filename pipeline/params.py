@@ -1,0 +1,161 @@
+"""One schema for params.yaml, validated at the start of every stage.
+
+Each stage reads the whole file through :func:`load_params`, so a typo anywhere (an unknown
+key, a negative level, an unknown noise type) fails every stage within seconds with a
+message naming the key, the value and what is allowed, before any data is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.noise import NOISE_TYPES, check_level
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match the schema; the message names key, value and rule."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NoiseKind = Literal[tuple(NOISE_TYPES)]  # type: ignore[valid-type]
+Level = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Levels = Annotated[list[Level], Field(min_length=1)]
+
+
+def _check_grid(grid: dict[str, list[float]]) -> dict[str, list[float]]:
+    for kind, levels in grid.items():
+        for level in levels:
+            check_level(kind, level)
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"{kind}: levels {levels} contain duplicates")
+    return grid
+
+
+NoiseGrid = Annotated[dict[NoiseKind, Levels], Field(min_length=1), AfterValidator(_check_grid)]
+
+
+class DataParams(Strict):
+    path: str | None = None
+    search_paths: list[str] = []
+    validation_size: PositiveInt = 5000
+
+
+class TrainNoiseParams(Strict):
+    clean_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    levels: NoiseGrid
+
+
+class DenoiserParams(Strict):
+    architecture: Literal["cae", "unet"]
+    filters: PositiveInt = 32
+    loss: Literal["binary_crossentropy", "mse", "mae"] = "binary_crossentropy"
+    epochs: PositiveInt = 5
+    batch_size: PositiveInt = 128
+    learning_rate: PositiveFloat = 1e-3
+    patience: PositiveInt = 2
+    train_size: PositiveInt | None = None
+
+
+class ClassifierParams(Strict):
+    filters: PositiveInt = 32
+    dense_units: PositiveInt = 128
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    epochs: PositiveInt = 8
+    batch_size: PositiveInt = 128
+    learning_rate: PositiveFloat = 1e-3
+    patience: PositiveInt = 2
+
+
+class EvaluateParams(Strict):
+    batch_size: PositiveInt = 1024
+    sample_images: PositiveInt = 4
+    sample_noise: str = "gaussian"
+    headline_noise: str = "gaussian"
+    headline_level: float = 0.5
+
+
+class Params(Strict):
+    seed: Annotated[int, Field(ge=0)]
+    data: DataParams
+    noise: NoiseGrid
+    train_noise: TrainNoiseParams
+    denoisers: dict[str, DenoiserParams]
+    classifier: ClassifierParams
+    evaluate: EvaluateParams
+
+    @field_validator("denoisers")
+    @classmethod
+    def _denoiser_names(cls, denoisers):
+        for name in denoisers:
+            if name == "none" or not name.replace("_", "").isalnum():
+                raise ValueError(f"denoiser name {name!r} must be alphanumeric/underscore, not 'none'")
+        return denoisers
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        ev = self.evaluate
+        if ev.sample_noise not in self.noise:
+            raise ValueError(
+                f"evaluate.sample_noise={ev.sample_noise!r} is not in noise: {sorted(self.noise)}"
+            )
+        if ev.headline_noise not in self.noise:
+            raise ValueError(
+                f"evaluate.headline_noise={ev.headline_noise!r} is not in noise: {sorted(self.noise)}"
+            )
+        if ev.headline_level not in self.noise[ev.headline_noise]:
+            raise ValueError(
+                f"evaluate.headline_level={ev.headline_level} is not a level of "
+                f"noise.{ev.headline_noise}: {self.noise[ev.headline_noise]}"
+            )
+        return self
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid params"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {key}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict, source: str = "params.yaml") -> Params:
+    """Validate a params mapping, raising :class:`ParamsError` with one line per problem."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,80 @@
+"""Everything derived from the tidy scores table: intervals, pivots, summary metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+
+def add_intervals(scores: pd.DataFrame, seen_noise: Collection[str]) -> pd.DataFrame:
+    """Add 95% Wilson intervals for accuracy and whether denoisers trained on the noise type."""
+
+    def wilson(row) -> tuple[float, float]:
+        correct = int(round(row.accuracy * row.n_images))
+        interval = binomtest(correct, int(row.n_images)).proportion_ci(0.95, method="wilson")
+        return interval.low, interval.high
+
+    out = scores.copy()
+    bounds = np.array([wilson(row) for row in out.itertuples()]).reshape(-1, 2)
+    out["accuracy_low"], out["accuracy_high"] = bounds[:, 0], bounds[:, 1]
+    out["seen_in_training"] = out["noise"].isin(list(seen_noise))
+    return out
+
+
+def accuracy_pivot(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.DataFrame:
+    """Accuracy (%) by level for one noise type, one column per denoiser (first classifier)."""
+    first = scores["classifier"].iloc[0]
+    rows = scores[(scores["noise"] == kind) & (scores["classifier"] == first)]
+    table = rows.pivot(index="level", columns="denoiser", values="accuracy")[denoisers]
+    return (100 * table).round(2)
+
+
+def markdown_tables(scores: pd.DataFrame, denoisers: list[str]) -> str:
+    """One Markdown accuracy pivot per noise type."""
+    parts = ["# Classifier accuracy (%) by noise level and denoiser\n"]
+    for kind in scores["noise"].unique():
+        seen = bool(scores.loc[scores["noise"] == kind, "seen_in_training"].iloc[0])
+        label = "seen in denoiser training" if seen else "unseen by the denoisers"
+        table = accuracy_pivot(scores, kind, denoisers)
+        parts.append(f"## {kind} ({label})\n\n{table.to_markdown()}\n")
+    return "\n".join(parts)
+
+
+def curve_table(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.DataFrame:
+    """Wide accuracy-vs-level table for ``dvc plots``: a ``level`` column and one per denoiser."""
+    return accuracy_pivot(scores, kind, denoisers).div(100).reset_index()
+
+
+def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) -> dict:
+    """Small nested dict for metrics.json: a few headline numbers per denoiser."""
+    first = scores["classifier"].iloc[0]
+    scores = scores[scores["classifier"] == first]
+    noisy = scores[scores["level"] > 0]
+    clean = scores[scores["level"] == 0]
+    headline = scores[(scores["noise"] == headline_noise) & (scores["level"] == headline_level)]
+    key = f"{headline_noise}_{headline_level:g}"
+    result: dict = {"classifier": first}
+    for name in scores["denoiser"].unique():
+        mine = noisy[noisy["denoiser"] == name]
+        at_headline = headline[headline["denoiser"] == name].iloc[0]
+        result[name] = {
+            "clean_accuracy": round(float(clean[clean["denoiser"] == name]["accuracy"].iloc[0]), 4),
+            "mean_noisy_accuracy": round(float(mine["accuracy"].mean()), 4),
+            "mean_noisy_psnr": round(float(mine["psnr"].mean()), 3),
+            "mean_noisy_ssim": round(float(mine["ssim"].mean()), 4),
+            f"{key}_accuracy": round(float(at_headline["accuracy"]), 4),
+            f"{key}_psnr": round(float(at_headline["psnr"]), 3),
+            f"{key}_ssim": round(float(at_headline["ssim"]), 4),
+        }
+    return result
+
+
+def headline_table(scores: pd.DataFrame, headline_noise: str, denoisers: list[str]) -> str:
+    """Markdown: accuracy (%) on the headline noise type, levels as columns."""
+    table = accuracy_pivot(scores, headline_noise, denoisers).T
+    table.columns = [f"{level:g}" for level in table.columns]
+    table.index.name = f"{headline_noise} sigma →"
+    return table.to_markdown()

@@ -1,0 +1,80 @@
+"""evaluate: accuracy, PSNR and SSIM for every noise type x level x denoiser.
+
+Writes the tidy ``scores.csv`` (the source of every other output), ``metrics.json``,
+``accuracy.md`` (pivots), per-noise ``curves/<type>.csv`` for ``dvc plots`` and PNG figures.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from pipeline import plots, tables
+from pipeline.cli import run_stage
+from pipeline.data import DataError, to_float
+from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
+from pipeline.io import (
+    load_dataset,
+    load_model,
+    read_npz_arrays,
+    write_json,
+    write_text,
+    write_with,
+)
+
+log = logging.getLogger("evaluate")
+
+
+def load_grids(noisy_dir: Path, kinds, expected: dict) -> dict:
+    grids = {}
+    for kind in kinds:
+        arrays = read_npz_arrays(noisy_dir / f"{kind}.npz", ("levels", "images"))
+        if list(arrays["levels"]) != list(expected[kind]):
+            raise DataError(
+                f"{noisy_dir / kind}.npz holds levels {list(arrays['levels'])} but params.yaml "
+                f"noise.{kind} is {expected[kind]}: rerun the noise stage (dvc repro)"
+            )
+        grids[kind] = (arrays["levels"], arrays["images"])
+    return grids
+
+
+def main(args, params):
+    config = params.evaluate
+    out = Path(args.out)
+    names = list(params.denoisers)
+    # Load everything first: a missing model or grid fails before any scoring starts.
+    dataset = load_dataset(args.data)
+    classifier = load_model(args.classifier)
+    denoisers = {name: load_model(Path(args.denoisers) / f"{name}.keras") for name in names}
+    grids = load_grids(Path(args.noisy), params.noise, params.noise)
+    clean = to_float(dataset.x_test)
+
+    scores = evaluate_grid(
+        clean, dataset.y_test, grids, denoisers, {classifier.name: classifier}, config.batch_size
+    )
+    scores = tables.add_intervals(scores, params.train_noise.levels)
+    columns = [NO_DENOISER, *names]
+    write_with(out / "scores.csv", lambda tmp: scores.to_csv(tmp, index=False, float_format="%.6g"))
+    write_json(out / "metrics.json", tables.summary(scores, config.headline_noise, config.headline_level))
+    write_text(out / "accuracy.md", tables.markdown_tables(scores, columns))
+    for kind in params.noise:
+        curve = tables.curve_table(scores, kind, columns)
+        write_with(out / "curves" / f"{kind}.csv", lambda tmp, c=curve: c.to_csv(tmp, index=False))
+    write_with(out / "accuracy_vs_level.png", lambda tmp: plots.accuracy_vs_level(scores, tmp))
+
+    kind = config.sample_noise
+    levels, images = grids[kind]
+    picks = slice(0, config.sample_images)
+    noisy = {float(level): images[i][picks] for i, level in enumerate(levels) if level > 0}
+    samples = sample_outputs(clean[picks], noisy, denoisers)
+    write_with(out / "samples.png", lambda tmp: plots.sample_grid(samples, kind, tmp))
+    log.info("wrote %s (%d rows)", out, len(scores))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--noisy", required=True)
+    parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
+    parser.add_argument("--classifier", required=True)
+    parser.add_argument("--out", required=True)
+    run_stage(main, parser)

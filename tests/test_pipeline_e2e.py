@@ -1,0 +1,154 @@
+"""Runs the real dvc.yaml end to end on tiny data in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import tiny_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def tiny_params(data_path: Path) -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(path=str(data_path), search_paths=[], validation_size=40)
+    params["noise"] = {kind: levels[:2] for kind, levels in params["noise"].items()}
+    params["train_noise"]["levels"] = {k: v[:2] for k, v in params["train_noise"]["levels"].items()}
+    for config in params["denoisers"].values():
+        config.update(filters=4, epochs=2, batch_size=32, train_size=64)
+    params["classifier"].update(filters=4, dense_units=8, epochs=2, batch_size=32)
+    params["evaluate"].update(batch_size=64, sample_images=2, headline_level=params["noise"]["gaussian"][1])
+    return params
+
+
+def run(args, cwd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def changed_stages(repo) -> set[str]:
+    status = json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}")
+    return set(status)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    for item in ("pipeline", "stages", "dvc.yaml"):
+        source = ROOT / item
+        if source.is_dir():
+            shutil.copytree(source, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, repo / item)
+    data = repo / "external" / "mnist.npz"
+    data.parent.mkdir()
+    np.savez(data, **tiny_mnist())
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(Path("external/mnist.npz"))))
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    git_user = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(["git", *git_user, "commit", "-qm", "tiny project"], repo)
+    run(["dvc", "repro"], repo)
+    return repo
+
+
+def test_repro_writes_every_output(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    scores = pd.read_csv(repo / "results/evaluate/scores.csv")
+    denoisers = ["none", *params["denoisers"]]
+    cells = sum(len(levels) for levels in params["noise"].values())
+    assert len(scores) == cells * len(denoisers)
+    assert set(scores["denoiser"]) == set(denoisers)
+    for column in (
+        "noise",
+        "level",
+        "denoiser",
+        "classifier",
+        "accuracy",
+        "psnr",
+        "ssim",
+        "n_images",
+    ):
+        assert column in scores.columns
+    assert (scores["n_images"] == 50).all()
+    assert scores["accuracy"].between(0, 1).all()
+    assert (scores["accuracy_low"] <= scores["accuracy"]).all()
+    assert (scores["accuracy"] <= scores["accuracy_high"]).all()
+    # Level 0 is the clean test set for every noise type: identical rows.
+    clean = scores[scores["level"] == 0].groupby("denoiser")["accuracy"].nunique()
+    assert (clean == 1).all()
+    assert not scores.loc[scores["noise"] == "speckle", "seen_in_training"].any()
+
+    metrics = json.loads((repo / "results/evaluate/metrics.json").read_text())
+    assert set(denoisers) <= set(metrics)
+    assert 0 <= metrics["cae"]["mean_noisy_accuracy"] <= 1
+    for path in ("accuracy.md", "accuracy_vs_level.png", "samples.png", "curves/gaussian.csv"):
+        assert (repo / "results/evaluate" / path).stat().st_size > 0
+    for name in params["denoisers"]:
+        assert (repo / f"models/denoisers/{name}.keras").is_file()
+        live = json.loads((repo / f"results/train_denoiser/{name}/metrics.json").read_text())
+        assert live["epochs_run"] >= 1
+    assert "## gaussian" in (repo / "results/evaluate/accuracy.md").read_text()
+
+
+def test_second_repro_is_a_no_op(repo):
+    assert changed_stages(repo) == set()
+    output = run(["dvc", "repro"], repo).stdout
+    assert "didn't change" in output and "Running stage" not in output
+
+
+def edit_params(repo, edit):
+    path = repo / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    edit(params)
+    path.write_text(yaml.safe_dump(params))
+    return original
+
+
+def test_evaluation_param_reruns_only_evaluate(repo):
+    original = edit_params(repo, lambda p: p["evaluate"].update(batch_size=32))
+    try:
+        assert changed_stages(repo) == {"evaluate"}
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_classifier_param_does_not_retrain_denoisers(repo):
+    original = edit_params(repo, lambda p: p["classifier"].update(dense_units=16))
+    try:
+        assert changed_stages(repo) == {"train_classifier"}
+        # evaluate only reruns once the classifier's output actually changes
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_plots_render(repo):
+    run(["dvc", "plots", "show", "-o", "plots_html"], repo)
+    html = (repo / "plots_html" / "index.html").read_text()
+    assert "Accuracy vs gaussian level" in html
+
+
+def test_bad_params_fail_fast_naming_the_key(repo):
+    original = edit_params(repo, lambda p: p["noise"].update(gaussian=[-0.1]))
+    try:
+        result = run([sys.executable, "-m", "stages.noise", "--data", "x", "--out", "y"], repo, check=False)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert result.returncode == 2
+    assert "noise.gaussian.0" in result.stderr and "-0.1" in result.stderr
