@@ -152,3 +152,12 @@ def test_bad_params_fail_fast_naming_the_key(repo):
         (repo / "params.yaml").write_text(original)
     assert result.returncode == 2
     assert "noise.gaussian.0" in result.stderr and "-0.1" in result.stderr
+
+
+def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
+    outputs = ("results/evaluate/scores.csv", "results/evaluate/metrics.json")
+    before = {path: (repo / path).read_bytes() for path in outputs}
+    run(["dvc", "repro", "--force"], repo)
+    for path in outputs:
+        assert (repo / path).read_bytes() == before[path], f"{path} changed on a forced rerun"
+    assert changed_stages(repo) == set()

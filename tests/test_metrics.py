@@ -1,0 +1,129 @@
+"""Batched PSNR/SSIM must equal scikit-image image by image; accuracy on hand-made cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from pipeline.metrics import accuracy, psnr, ssim
+
+
+def pair(dtype, n=6, seed=0, shape=(28, 28)):
+    rng = np.random.default_rng(seed)
+    reference = rng.random((n, *shape))
+    # a spread of qualities: from barely to heavily corrupted, plus one structured image
+    scale = np.linspace(0.01, 0.5, n)[:, None, None]
+    test = np.clip(reference + scale * rng.standard_normal((n, *shape)), 0, 1)
+    reference[0] = np.linspace(0, 1, shape[0] * shape[1]).reshape(shape)
+    return reference.astype(dtype), test.astype(dtype)
+
+
+def skimage_psnr(reference, test):
+    return np.array(
+        [peak_signal_noise_ratio(r, t, data_range=1) for r, t in zip(reference, test, strict=True)]
+    )
+
+
+def skimage_ssim(reference, test):
+    return np.array([structural_similarity(r, t, data_range=1) for r, t in zip(reference, test, strict=True)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_psnr_equals_skimage(dtype):
+    reference, test = pair(dtype)
+    ours = psnr(reference, test)
+    assert ours.shape == (6,)
+    np.testing.assert_allclose(ours, skimage_psnr(reference, test), rtol=0, atol=1e-6)
+    assert np.all(np.diff(ours[1:]) < 0)  # noisier images score lower
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ssim_equals_skimage(dtype):
+    reference, test = pair(dtype)
+    ours = ssim(reference, test)
+    assert ours.shape == (6,)
+    np.testing.assert_allclose(ours, skimage_ssim(reference, test), rtol=0, atol=1e-6)
+    assert np.all((ours > -1) & (ours < 1))
+
+
+def test_metrics_equal_skimage_on_mnist_like_images():
+    from tests.conftest import tiny_mnist
+
+    clean = tiny_mnist(n_train=8, n_test=1)["x_train"].astype(np.float32) / 255
+    rng = np.random.default_rng(1)
+    noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
+    np.testing.assert_allclose(psnr(clean, noisy), skimage_psnr(clean, noisy), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ssim(clean, noisy), skimage_ssim(clean, noisy), rtol=0, atol=1e-6)
+
+
+def test_mixed_precision_equals_skimage():
+    reference, test = pair(np.float64)
+    test = test.astype(np.float32)
+    np.testing.assert_allclose(psnr(reference, test), skimage_psnr(reference, test), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ssim(reference, test), skimage_ssim(reference, test), rtol=0, atol=1e-6)
+
+
+def test_ssim_window_stays_inside_each_image():
+    """Images in a batch must not leak into each other: scoring alone equals scoring in a batch."""
+    reference, test = pair(np.float32)
+    alone = np.array([ssim(reference[i : i + 1], test[i : i + 1])[0] for i in range(len(reference))])
+    np.testing.assert_array_equal(ssim(reference, test), alone)
+
+
+def test_psnr_of_identical_images_is_inf():
+    reference, _ = pair(np.float32, n=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero warning leaks out
+        out = psnr(reference, reference.copy())
+    assert np.all(np.isposinf(out))
+
+
+@pytest.mark.parametrize("d", [0.1, 0.01, 0.25])
+def test_psnr_constant_difference(d):
+    reference = np.random.default_rng(0).random((3, 28, 28)) * (1 - d)
+    out = psnr(reference, reference + d)
+    np.testing.assert_allclose(out, -20 * np.log10(d), rtol=0, atol=1e-6)
+
+
+def test_psnr_data_range():
+    reference = np.zeros((1, 28, 28))
+    np.testing.assert_allclose(psnr(reference, reference + 25.5, data_range=255), [20.0], atol=1e-9)
+
+
+def test_ssim_of_identical_images_is_one():
+    reference, _ = pair(np.float32, n=3)
+    np.testing.assert_allclose(ssim(reference, reference.copy()), 1.0, rtol=0, atol=1e-6)
+
+
+def test_ssim_of_inverted_image_is_negative():
+    reference, _ = pair(np.float64, n=3)
+    assert np.all(ssim(reference[1:], 1 - reference[1:]) < -0.9)
+
+
+def test_accuracy_on_hand_made_probabilities():
+    probabilities = np.array(
+        [
+            [0.1, 0.7, 0.2],  # predicts 1
+            [0.6, 0.3, 0.1],  # predicts 0
+            [0.2, 0.2, 0.6],  # predicts 2
+            [0.3, 0.4, 0.3],  # predicts 1
+        ]
+    )
+    assert accuracy(probabilities, np.array([1, 0, 2, 1])) == 1.0
+    assert accuracy(probabilities, np.array([1, 0, 0, 0])) == 0.5
+    assert accuracy(probabilities, np.array([0, 1, 0, 0])) == 0.0
+    assert accuracy(probabilities[:3], np.array([1, 2, 2])) == pytest.approx(2 / 3)
+    assert isinstance(accuracy(probabilities, np.array([1, 0, 2, 1])), float)
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [((2, 28, 28), (3, 28, 28)), ((2, 28, 28), (2, 28, 27)), ((28, 28), (28, 28)), ((1, 2, 28, 28),) * 2],
+)
+def test_shape_mismatch_raises(metric, a, b):
+    with pytest.raises(ValueError, match="expected two \\(N, H, W\\) batches of equal shape"):
+        metric(np.zeros(a, np.float32), np.zeros(b, np.float32))

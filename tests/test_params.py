@@ -1,0 +1,223 @@
+"""params.yaml schema: the repository's file validates and every class of typo is named."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def raw(base) -> dict:
+    return copy.deepcopy(base)
+
+
+def error_of(raw: dict) -> str:
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+def test_repository_params_validate(base):
+    params = load_params(ROOT / "params.yaml")
+    assert params.seed == base["seed"]
+    assert set(params.noise) == set(base["noise"])
+    assert params.noise["gaussian"] == base["noise"]["gaussian"]
+    assert set(params.denoisers) == set(base["denoisers"])
+    assert params.classifier.epochs == base["classifier"]["epochs"]
+    assert params.evaluate.headline_level in params.noise[params.evaluate.headline_noise]
+    # speckle is held out of denoiser training by design
+    assert "speckle" in params.noise and "speckle" not in params.train_noise.levels
+
+
+def test_parse_params_equals_load_params(base):
+    assert parse_params(copy.deepcopy(base)) == load_params(ROOT / "params.yaml")
+
+
+def test_defaults_fill_optional_keys(raw):
+    del raw["classifier"]["patience"]
+    del raw["denoisers"]["cae"]["train_size"]
+    params = parse_params(raw)
+    assert params.classifier.patience == 2
+    assert params.denoisers["cae"].train_size is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # unknown keys
+        (lambda p: p.update(sead=1), ["sead: Extra inputs are not permitted", "(got 1)"]),
+        (
+            lambda p: p["classifier"].update(epocs=10),
+            ["classifier.epocs: Extra inputs are not permitted", "(got 10)"],
+        ),
+        (
+            lambda p: p["denoisers"]["cae"].update(filter=8),
+            ["denoisers.cae.filter: Extra inputs are not permitted", "(got 8)"],
+        ),
+        # wrong types
+        (lambda p: p["classifier"].update(epochs="ten"), ["classifier.epochs:", "integer", "(got 'ten')"]),
+        (lambda p: p.update(seed=1.5), ["seed:", "integer", "(got 1.5)"]),
+        (
+            lambda p: p["data"].update(search_paths="data/x.npz"),
+            ["data.search_paths:", "list", "'data/x.npz'"],
+        ),
+        # levels
+        (lambda p: p["noise"].update(gaussian=[]), ["noise.gaussian:", "at least 1 item", "(got [])"]),
+        (
+            lambda p: p["noise"].update(gaussian=[0.0, -0.1]),
+            ["noise.gaussian.1:", "greater than or equal to 0", "(got -0.1)"],
+        ),
+        (
+            lambda p: p["train_noise"]["levels"].update(poisson=[0.1, -2]),
+            ["train_noise.levels.poisson.1:", "greater than or equal to 0", "(got -2)"],
+        ),
+        (lambda p: p["noise"].update(rain=[0.1]), ["noise.rain", "'gaussian'", "(got 'rain')"]),
+        (
+            lambda p: p["train_noise"]["levels"].update(snow=[0.1]),
+            ["train_noise.levels.snow", "(got 'snow')"],
+        ),
+        (
+            lambda p: p["noise"].update(salt_pepper=[0.0, 1.5]),
+            ["noise:", "salt_pepper: level 1.5 must be <= 1.0"],
+        ),
+        (
+            lambda p: p["train_noise"]["levels"].update(salt_pepper=[2.0]),
+            ["train_noise.levels:", "salt_pepper: level 2.0 must be <= 1.0"],
+        ),
+        (
+            lambda p: p["noise"].update(blur=[0.0, 0.5, 0.5]),
+            ["noise:", "blur: levels [0.0, 0.5, 0.5] contain duplicates"],
+        ),
+        (lambda p: p["noise"].update(gaussian=[0.0, float("nan")]), ["noise.gaussian.1:", "(got nan)"]),
+        (lambda p: p.update(noise={}), ["noise:", "at least 1 item"]),
+        # sizes
+        (
+            lambda p: p["classifier"].update(batch_size=0),
+            ["classifier.batch_size:", "greater than 0", "(got 0)"],
+        ),
+        (
+            lambda p: p["denoisers"]["unet"].update(batch_size=-4),
+            ["denoisers.unet.batch_size:", "greater than 0", "(got -4)"],
+        ),
+        (lambda p: p["data"].update(validation_size=0), ["data.validation_size:", "(got 0)"]),
+        (lambda p: p["classifier"].update(dropout=1.0), ["classifier.dropout:", "less than 1", "(got 1.0)"]),
+        (
+            lambda p: p["train_noise"].update(clean_fraction=-0.1),
+            ["train_noise.clean_fraction:", "(got -0.1)"],
+        ),
+        # choices
+        (
+            lambda p: p["denoisers"]["cae"].update(architecture="resnet"),
+            ["denoisers.cae.architecture:", "'cae' or 'unet'", "(got 'resnet')"],
+        ),
+        (lambda p: p["denoisers"]["cae"].update(loss="l2"), ["denoisers.cae.loss:", "(got 'l2')"]),
+        (
+            lambda p: p["denoisers"].update(none=p["denoisers"]["cae"]),
+            ["denoisers:", "denoiser name 'none' must be alphanumeric/underscore"],
+        ),
+        (
+            lambda p: p["denoisers"].update({"my-cae": p["denoisers"]["cae"]}),
+            ["denoisers:", "denoiser name 'my-cae'"],
+        ),
+        # cross checks
+        (
+            lambda p: p["evaluate"].update(headline_level=0.55),
+            ["evaluate.headline_level=0.55 is not a level of noise.gaussian"],
+        ),
+        (
+            lambda p: p["evaluate"].update(headline_noise="speckle", headline_level=0.5),
+            ["evaluate.headline_level=0.5 is not a level of noise.speckle: [0.0, 0.2, 0.4, 0.7, 1.0]"],
+        ),
+        (
+            lambda p: p["evaluate"].update(headline_noise="rain"),
+            ["evaluate.headline_noise='rain' is not in noise"],
+        ),
+        (
+            lambda p: p["evaluate"].update(sample_noise="rain"),
+            ["evaluate.sample_noise='rain' is not in noise"],
+        ),
+    ],
+)
+def test_bad_values_name_key_and_value(raw, edit, expected):
+    edit(raw)
+    message = error_of(raw)
+    assert message.startswith("params.yaml: invalid params")
+    for part in expected:
+        assert part in message, f"{part!r} not in:\n{message}"
+
+
+def test_missing_section(raw):
+    del raw["classifier"]
+    assert "classifier: Field required" in error_of(raw)
+
+
+def test_every_problem_is_reported(raw):
+    raw["classifier"]["epocs"] = 1
+    raw["denoisers"]["cae"]["batch_size"] = 0
+    lines = error_of(raw).splitlines()
+    assert len(lines) == 3
+    assert any(line.strip().startswith("classifier.epocs:") for line in lines)
+    assert any(line.strip().startswith("denoisers.cae.batch_size:") for line in lines)
+
+
+def test_source_is_named(raw):
+    raw["seed"] = -1
+    with pytest.raises(ParamsError, match=r"^custom.yaml: invalid params\n  seed: .*\(got -1\)"):
+        parse_params(raw, source="custom.yaml")
+
+
+def test_params_error_is_a_value_error():
+    assert issubclass(ParamsError, ValueError)
+
+
+def test_non_mapping_top_level():
+    with pytest.raises(ParamsError, match="params.yaml: expected a mapping at the top level, got list"):
+        parse_params([1, 2])
+
+
+def test_params_are_frozen(base):
+    params = parse_params(copy.deepcopy(base))
+    with pytest.raises(ValueError):
+        params.classifier.epochs = 3
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ParamsError, match=f"{re.escape(str(path))}: params file not found"):
+        load_params(path)
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("seed: 42\nnoise: {gaussian: [0.0, 0.1\n")
+    with pytest.raises(ParamsError, match=f"{re.escape(str(path))}: not valid YAML"):
+        load_params(path)
+
+
+def test_empty_yaml_file(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ParamsError, match=f"{re.escape(str(path))}: expected a mapping at the top level"):
+        load_params(path)
+
+
+def test_load_params_names_the_file_in_schema_errors(tmp_path, base):
+    raw = copy.deepcopy(base)
+    raw["classifier"]["epochs"] = "ten"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=f"^{re.escape(str(path))}: invalid params\n  classifier.epochs"):
+        load_params(path)
