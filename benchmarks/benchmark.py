@@ -91,7 +91,7 @@ def main() -> None:
             grids[kind] = (archive["levels"], archive["images"][:, : args.images])
     cells = sum(len(levels) for levels, _ in grids.values())
     total_s = timed(
-        lambda: evaluate_grid(clean, labels, grids, denoisers, {"cnn": classifier}, batch), repeats=1
+        lambda: evaluate_grid(clean, labels, grids, denoisers, {"cnn": classifier}, batch)[0], repeats=1
     )
 
     def forwards():

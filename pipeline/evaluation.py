@@ -35,15 +35,21 @@ def score(
     labels: np.ndarray,
     classifier: keras.Model,
     batch_size: int,
-) -> dict[str, float]:
-    """Accuracy of ``classifier`` on ``restored`` plus mean PSNR/SSIM against ``clean``."""
-    probabilities = classifier.predict(restored, batch_size=batch_size, verbose=0)
-    return {
-        "accuracy": metrics.accuracy(probabilities, labels),
+) -> tuple[dict[str, float], np.ndarray]:
+    """Accuracy of ``classifier`` on ``restored``, mean PSNR/SSIM against ``clean``; predictions."""
+    predicted = classifier.predict(restored, batch_size=batch_size, verbose=0).argmax(axis=-1)
+    values = {
+        "accuracy": float(np.mean(predicted == labels)),
         "psnr": float(np.mean(metrics.psnr(clean, restored))),
         "ssim": float(np.mean(metrics.ssim(clean, restored))),
         "n_images": int(len(labels)),
     }
+    return values, predicted
+
+
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """10x10 counts, rows true digit, columns predicted digit."""
+    return np.bincount(labels.astype(int) * 10 + predicted, minlength=100).reshape(10, 10)
 
 
 def evaluate_grid(
@@ -53,15 +59,18 @@ def evaluate_grid(
     denoisers: Mapping[str, keras.Model],
     classifiers: Mapping[str, keras.Model],
     batch_size: int,
-) -> pd.DataFrame:
+    confusion_cell: tuple[str, float] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
     Level 0 is the clean test set for every noise type, so it is scored once and shared.
+    Also returns the confusion counts of every denoiser x classifier at ``confusion_cell``
+    (long format: denoiser, classifier, true, predicted, count).
     """
     models = {NO_DENOISER: None, **denoisers}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
     clean_scores: dict[tuple[str, str], dict] = {}
-    rows = []
+    rows, confusions = [], []
     for kind, level, i in tqdm(cells, desc="evaluate grid", unit="cell"):
         noisy = grids[kind][1][i]
         for name, model in models.items():
@@ -73,19 +82,28 @@ def evaluate_grid(
                 else:
                     if restored is None:
                         restored = restore(model, noisy, batch_size)
-                    values = score(restored, clean, labels, classifier, batch_size)
+                    values, predicted = score(restored, clean, labels, classifier, batch_size)
                     if level == 0:
                         clean_scores[key] = values
+                    if confusion_cell == (kind, level):
+                        counts = confusion_counts(labels, predicted)
+                        true, pred = np.indices(counts.shape)
+                        confusions.append(
+                            pd.DataFrame(
+                                {
+                                    "denoiser": name,
+                                    "classifier": clf_name,
+                                    "true": true.ravel(),
+                                    "predicted": pred.ravel(),
+                                    "count": counts.ravel(),
+                                }
+                            )
+                        )
                 rows.append(
-                    {
-                        "noise": kind,
-                        "level": float(level),
-                        "denoiser": name,
-                        "classifier": clf_name,
-                        **values,
-                    }
+                    {"noise": kind, "level": float(level), "denoiser": name, "classifier": clf_name, **values}
                 )
-    return pd.DataFrame(rows)
+    confusion = pd.concat(confusions, ignore_index=True) if confusions else pd.DataFrame()
+    return pd.DataFrame(rows), confusion
 
 
 def sample_outputs(

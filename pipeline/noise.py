@@ -8,8 +8,8 @@ training both come from :func:`corrupt`, so they can never disagree.
 - ``gaussian``: additive noise of std ``level``, clipped (skimage ``random_noise``).
 - ``salt_pepper``: a ``level`` fraction of pixels set to 0 or 1, half each (skimage).
 - ``speckle``: multiplicative x + x*n, n of std ``level``, clipped (skimage).
-- ``poisson``: shot noise with peak = 1/level^2 photons, so the std at intensity 1 is
-  ``level`` (NumPy; skimage's poisson mode has no strength knob).
+- ``poisson``: shot noise with peak = 1/level^2 photons, so before clipping the noise std
+  at intensity 1 is ``level`` (NumPy; skimage's poisson mode has no strength knob).
 - ``blur``: Gaussian blur of sigma 1.5*level px (skimage), then uniform noise in
   +-0.5*level, clipped.
 """
@@ -40,7 +40,7 @@ def _speckle(images, level, rng):
 
 def _poisson(images, level, rng):
     # skimage's 'poisson' mode has no strength knob (it uses the image's bit depth), so the
-    # photon count is set explicitly: at intensity 1 the noise std equals ``level``.
+    # photon count is set explicitly: at intensity 1 the unclipped noise std equals ``level``.
     peak = 1.0 / level**2
     return np.clip(rng.poisson(images * peak) / peak, 0.0, 1.0)
 
@@ -70,7 +70,9 @@ def check_level(kind: str, level: float) -> None:
     """Raise ValueError if ``level`` is not a valid strength for noise ``kind``."""
     if kind not in NOISE_TYPES:
         raise ValueError(f"unknown noise type {kind!r}; allowed: {sorted(NOISE_TYPES)}")
-    if isinstance(level, bool) or not isinstance(level, int | float) or not np.isfinite(level):
+    if isinstance(level, bool | np.bool_) or not isinstance(level, int | float | np.number):
+        raise ValueError(f"{kind}: level {level!r} must be a number")
+    if not np.isfinite(level):
         raise ValueError(f"{kind}: level {level!r} must be a finite number")
     if level < 0:
         raise ValueError(f"{kind}: level {level} must be >= 0")

@@ -36,7 +36,7 @@ class Strict(BaseModel):
 
 
 NoiseKind = Literal[tuple(NOISE_TYPES)]  # type: ignore[valid-type]
-Level = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Level = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]  # strict: `on`/`yes` are not 1.0
 Levels = Annotated[list[Level], Field(min_length=1)]
 
 

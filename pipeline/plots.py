@@ -63,3 +63,70 @@ def sample_grid(rows: Mapping[str, Mapping[float, np.ndarray]], noise: str, path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def quality_vs_level(scores: pd.DataFrame, path: str | Path) -> None:
+    """PSNR and SSIM vs level, one column of panels per noise type, a line per denoiser."""
+    first = scores["classifier"].iloc[0]
+    rows = scores[(scores["classifier"] == first) & (scores["level"] > 0)]
+    long = rows.melt(id_vars=["noise", "level", "denoiser"], value_vars=["psnr", "ssim"], var_name="metric")
+    sns.set_theme(style="whitegrid")
+    grid = sns.relplot(
+        data=long,
+        x="level",
+        y="value",
+        hue="denoiser",
+        row="metric",
+        col="noise",
+        kind="line",
+        marker="o",
+        height=2.6,
+        facet_kws={"sharex": False, "sharey": "row"},
+    )
+    grid.set_titles("{col_name} | {row_name}")
+    grid.set_axis_labels("noise level", "")
+    grid.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(grid.figure)
+
+
+def gap_heatmap(gaps: pd.DataFrame, path: str | Path) -> None:
+    """Gap recovered (denoiser x classifier rows, level columns), one panel per noise type."""
+    kinds = list(dict.fromkeys(gaps["noise"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 2.8), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        part = gaps[gaps["noise"] == kind].assign(model=lambda f: f["denoiser"] + " | " + f["classifier"])
+        table = part.pivot(index="model", columns="level", values="gap_recovered")
+        sns.heatmap(
+            table,
+            ax=ax,
+            vmin=-0.5,
+            vmax=1,
+            cmap="RdYlGn",
+            annot=True,
+            fmt=".2f",
+            cbar=False,
+            annot_kws={"fontsize": 7},
+        )
+        ax.set_title(kind)
+        ax.set_ylabel("")
+    fig.suptitle("Accuracy gap recovered (1 = all the accuracy lost to noise won back)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) -> None:
+    """One confusion matrix per denoiser (rows true digit, columns predicted)."""
+    names = list(dict.fromkeys(confusion["denoiser"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        table = confusion[confusion["denoiser"] == name].pivot(
+            index="true", columns="predicted", values="count"
+        )
+        sns.heatmap(table, ax=ax, cmap="Blues", cbar=False, square=True, annot=False)
+        correct = np.trace(table.to_numpy()) / table.to_numpy().sum()
+        ax.set_title(f"{name} ({100 * correct:.1f}%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)

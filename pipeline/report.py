@@ -42,7 +42,6 @@ def render(
     figures: Mapping[str, str],
     headline_noise: str,
     headline_level: float,
-    comparison: str | None = None,
 ) -> str:
     denoisers = list(dict.fromkeys(scores["denoiser"]))
     robust = _pct(robustness, ["mean_accuracy", "clean_accuracy", "clean_cost", "mean_gap_recovered"])
@@ -64,8 +63,6 @@ def render(
         "## Per noise type",
         robust.to_markdown(index=False),
     ]
-    if comparison:
-        parts += ["## Comparison with the published seeds", comparison]
     for title, path in figures.items():
         parts += [f"## {title}", f"![{title}]({path})"]
     parts += ["## Accuracy pivots", tables.markdown_tables(scores, denoisers).split("\n", 1)[1]]

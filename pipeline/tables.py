@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from pipeline.robustness import robustness_table
+
 
 def add_intervals(scores: pd.DataFrame, seen_noise: Collection[str]) -> pd.DataFrame:
     """Add 95% Wilson intervals for accuracy and whether denoisers trained on the noise type."""
@@ -49,13 +51,17 @@ def curve_table(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.Dat
 
 
 def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) -> dict:
-    """Small nested dict for metrics.json: a few headline numbers per denoiser."""
+    """Small nested dict for metrics.json: a few headline numbers per denoiser.
+
+    ``mCE`` and ``mean_gap_recovered`` are defined in ``pipeline.robustness``.
+    """
     first = scores["classifier"].iloc[0]
     scores = scores[scores["classifier"] == first]
     noisy = scores[scores["level"] > 0]
     clean = scores[scores["level"] == 0]
     headline = scores[(scores["noise"] == headline_noise) & (scores["level"] == headline_level)]
     key = f"{headline_noise}_{headline_level:g}"
+    robust = robustness_table(scores).groupby("denoiser")[["corruption_error", "mean_gap_recovered"]].mean()
     result: dict = {"classifier": first}
     for name in scores["denoiser"].unique():
         mine = noisy[noisy["denoiser"] == name]
@@ -68,7 +74,10 @@ def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) ->
             f"{key}_accuracy": round(float(at_headline["accuracy"]), 4),
             f"{key}_psnr": round(float(at_headline["psnr"]), 3),
             f"{key}_ssim": round(float(at_headline["ssim"]), 4),
+            "mCE": round(float(robust.loc[name, "corruption_error"]), 4),
         }
+        if name != "none":
+            result[name]["mean_gap_recovered"] = round(float(robust.loc[name, "mean_gap_recovered"]), 4)
     return result
 
 

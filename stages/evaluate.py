@@ -1,7 +1,8 @@
 """evaluate: accuracy, PSNR and SSIM for every noise type x level x denoiser.
 
 Writes the tidy ``scores.csv`` (the source of every other output), ``metrics.json``,
-``accuracy.md`` (pivots), per-noise ``curves/<type>.csv`` for ``dvc plots`` and PNG figures.
+``accuracy.md`` (pivots), ``confusion.csv`` (at the headline cell), per-noise
+``curves/<type>.csv`` for ``dvc plots`` and PNG figures.
 """
 
 import argparse
@@ -48,12 +49,19 @@ def main(args, params):
     grids = load_grids(Path(args.noisy), params.noise, params.noise)
     clean = to_float(dataset.x_test)
 
-    scores = evaluate_grid(
-        clean, dataset.y_test, grids, denoisers, {classifier.name: classifier}, config.batch_size
+    scores, confusion = evaluate_grid(
+        clean,
+        dataset.y_test,
+        grids,
+        denoisers,
+        {classifier.name: classifier},
+        config.batch_size,
+        confusion_cell=(config.headline_noise, config.headline_level),
     )
     scores = tables.add_intervals(scores, params.train_noise.levels)
     columns = [NO_DENOISER, *names]
-    write_with(out / "scores.csv", lambda tmp: scores.to_csv(tmp, index=False, float_format="%.6g"))
+    write_with(out / "scores.csv", lambda tmp: scores.to_csv(tmp, index=False))
+    write_with(out / "confusion.csv", lambda tmp: confusion.to_csv(tmp, index=False))
     write_json(out / "metrics.json", tables.summary(scores, config.headline_noise, config.headline_level))
     write_text(out / "accuracy.md", tables.markdown_tables(scores, columns))
     for kind in params.noise:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import re
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -226,11 +225,6 @@ def test_idx_gz_that_is_not_gzip(tmp_path):
         read_idx(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=zlib.error,
-    reason="BUG: read_idx does not catch zlib.error, raised by gzip.decompress on a corrupt deflate stream",
-)
 def test_idx_gz_with_corrupt_deflate_stream(tmp_path):
     packed = gzip.compress(idx_bytes(np.arange(10)))
     path = tmp_path / "labels.gz"
@@ -363,3 +357,10 @@ def test_find_local_source_expands_home(tmp_path, monkeypatch):
     (tmp_path / "mnist.npz").touch()
     assert find_local_source(None, ["~/nope.npz", "~/mnist.npz"]) == tmp_path / "mnist.npz"
     assert find_local_source("~/mnist.npz", []) == tmp_path / "mnist.npz"
+
+
+def test_idx_with_zero_dimensions_is_named(tmp_path):
+    path = tmp_path / "empty-idx"
+    path.write_bytes(b"\x00\x00\x08\x00")
+    with pytest.raises(DataError, match=f"{escaped(path)}: IDX header declares zero dimensions"):
+        read_idx(path)

@@ -205,8 +205,8 @@ def test_blur_noise_is_uniform_within_half_level_of_skimage_blur(level):
         ("gaussian", -0.1, "gaussian: level -0.1 must be >= 0"),
         ("gaussian", float("nan"), "gaussian: level nan must be a finite number"),
         ("poisson", float("inf"), "poisson: level inf must be a finite number"),
-        ("speckle", "0.1", "must be a finite number"),
-        ("blur", True, "must be a finite number"),
+        ("speckle", "0.1", "must be a number"),
+        ("blur", True, "must be a number"),
         ("salt_pepper", 1.5, "salt_pepper: level 1.5 must be <= 1.0"),
     ],
 )
@@ -222,11 +222,6 @@ def test_check_level_accepts(kind, level):
     check_level(kind, level)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_level only accepts Python int/float, so NumPy float32/int64 scalars are "
-    "rejected with a misleading 'must be a finite number' message",
-)
 def test_check_level_accepts_numpy_scalars():
     check_level("gaussian", np.float32(0.1))
     check_level("gaussian", np.int64(0))

@@ -221,3 +221,9 @@ def test_load_params_names_the_file_in_schema_errors(tmp_path, base):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=f"^{re.escape(str(path))}: invalid params\n  classifier.epochs"):
         load_params(path)
+
+
+def test_a_yaml_boolean_is_not_a_level(raw):
+    raw["noise"]["gaussian"] = [0.0, True]  # YAML reads `on`/`yes` as True
+    with pytest.raises(ParamsError, match=r"noise\.gaussian\.1"):
+        parse_params(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,16 @@ def test_repro_writes_every_output(repo):
         live = json.loads((repo / f"results/train_denoiser/{name}/metrics.json").read_text())
         assert live["epochs_run"] >= 1
     assert "## gaussian" in (repo / "results/evaluate/accuracy.md").read_text()
+    confusion = pd.read_csv(repo / "results/evaluate/confusion.csv")
+    assert confusion.groupby("denoiser")["count"].sum().eq(50).all()
+
+
+def test_report_links_its_figures(repo):
+    report = (repo / "results/report.md").read_text()
+    assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
+    for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
+        assert (repo / "results" / link).stat().st_size > 0, link
+    assert (repo / "results/report/robustness.csv").is_file()
 
 
 def test_second_repro_is_a_no_op(repo):
@@ -124,7 +135,8 @@ def edit_params(repo, edit):
 def test_evaluation_param_reruns_only_evaluate(repo):
     original = edit_params(repo, lambda p: p["evaluate"].update(batch_size=32))
     try:
-        assert changed_stages(repo) == {"evaluate"}
+        # report prints every param, so it reruns too (seconds); no training stage does
+        assert changed_stages(repo) == {"evaluate", "report"}
     finally:
         (repo / "params.yaml").write_text(original)
 
@@ -132,7 +144,7 @@ def test_evaluation_param_reruns_only_evaluate(repo):
 def test_classifier_param_does_not_retrain_denoisers(repo):
     original = edit_params(repo, lambda p: p["classifier"].update(dense_units=16))
     try:
-        assert changed_stages(repo) == {"train_classifier"}
+        assert changed_stages(repo) == {"train_classifier", "report"}
         # evaluate only reruns once the classifier's output actually changes
     finally:
         (repo / "params.yaml").write_text(original)

@@ -117,8 +117,16 @@ def test_summary(scores):
         "gaussian_0.5_accuracy",
         "gaussian_0.5_psnr",
         "gaussian_0.5_ssim",
+        "mCE",
     }
-    assert set(result["none"]) == keys and set(result["cae"]) == keys
+    assert set(result["none"]) == keys and set(result["cae"]) == keys | {"mean_gap_recovered"}
+    # CE per noise type: summed error over noisy levels / the same for no denoiser
+    ce_gaussian, ce_speckle = (0.06 + 0.20) / (0.10 + 0.60), 0.38 / 0.30
+    assert result["none"]["mCE"] == 1.0
+    assert result["cae"]["mCE"] == pytest.approx((ce_gaussian + ce_speckle) / 2, abs=1e-4)
+    gap_gaussian = ((0.94 - 0.90) / (0.98 - 0.90) + (0.80 - 0.40) / (0.98 - 0.40)) / 2
+    gap_speckle = (0.62 - 0.70) / (0.98 - 0.70)
+    assert result["cae"]["mean_gap_recovered"] == pytest.approx((gap_gaussian + gap_speckle) / 2, abs=1e-4)
     # means over level > 0 only: gaussian 0.1, gaussian 0.5, speckle 0.4
     assert result["none"]["clean_accuracy"] == 0.98
     assert result["none"]["mean_noisy_accuracy"] == pytest.approx((0.90 + 0.40 + 0.70) / 3, abs=1e-4)
