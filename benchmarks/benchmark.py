@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
 from pipeline.data import to_float  # noqa: E402
-from pipeline.evaluation import evaluate_grid, restore  # noqa: E402
+from pipeline.evaluation import evaluate_grid, model_restorer, restore  # noqa: E402
 from pipeline.flops import model_flops  # noqa: E402
 from pipeline.io import load_dataset, load_model, write_json  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
@@ -69,13 +69,14 @@ def main() -> None:
     clean = to_float(dataset.x_test[: args.images])
     labels = dataset.y_test[: args.images]
     classifier = load_model("models/classifier.keras")
-    denoisers = {name: load_model(f"models/denoisers/{name}.keras") for name in params.denoisers}
+    denoisers = {name: load_model(f"models/denoisers/{name}.keras") for name in params.learned}
     batch = params.evaluate.batch_size
 
     models = {}
     for name, model in denoisers.items():
-        config = params.denoisers[name]
-        models[name] = bench_model(model, clean, clean, config.loss, config.batch_size, batch)
+        config = params.denoisers.get(name, params.tune.final)
+        loss = getattr(config, "loss", "mse")  # the tuned U-Net's loss is a searched hyperparameter
+        models[name] = bench_model(model, clean, clean, loss, config.batch_size, batch)
         print(name, models[name], flush=True)
     models["classifier"] = bench_model(
         classifier, clean, labels, "sparse_categorical_crossentropy", params.classifier.batch_size, batch
@@ -91,7 +92,14 @@ def main() -> None:
             grids[kind] = (archive["levels"], archive["images"][:, : args.images])
     cells = sum(len(levels) for levels, _ in grids.values())
     total_s = timed(
-        lambda: evaluate_grid(clean, labels, grids, denoisers, {"cnn": classifier}, batch)[0], repeats=1
+        lambda: evaluate_grid(
+            clean,
+            labels,
+            grids,
+            {name: model_restorer(model, batch) for name, model in denoisers.items()},
+            {"cnn": classifier},
+            batch,
+        )[0], repeats=1
     )
 
     def forwards():

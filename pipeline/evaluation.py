@@ -7,7 +7,7 @@ everything people read (pivots, metrics.json, plots) is derived from it in ``tab
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 NO_DENOISER = "none"
 
+Restorer = Callable[[np.ndarray, str, float], np.ndarray]
+"""restore(noisy_images, noise_kind, level) -> images in [0, 1]; blind models ignore kind and level."""
+
 
 def restore(model: keras.Model | None, images: np.ndarray, batch_size: int) -> np.ndarray:
     """Denoise a batch (identity for ``None``), clipped to [0, 1]."""
@@ -27,6 +30,11 @@ def restore(model: keras.Model | None, images: np.ndarray, batch_size: int) -> n
         return images
     out = model.predict(images, batch_size=batch_size, verbose=0)
     return np.clip(out.reshape(images.shape), 0.0, 1.0).astype(np.float32)
+
+
+def model_restorer(model: keras.Model, batch_size: int) -> Restorer:
+    """A blind learned denoiser as a :data:`Restorer`."""
+    return lambda images, kind, level: restore(model, images, batch_size)
 
 
 def score(
@@ -37,9 +45,10 @@ def score(
     batch_size: int,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Accuracy of ``classifier`` on ``restored``, mean PSNR/SSIM against ``clean``; predictions."""
-    predicted = classifier.predict(restored, batch_size=batch_size, verbose=0).argmax(axis=-1)
+    probabilities = classifier.predict(restored, batch_size=batch_size, verbose=0)
+    predicted = probabilities.argmax(axis=-1)
     values = {
-        "accuracy": float(np.mean(predicted == labels)),
+        "accuracy": metrics.accuracy(probabilities, labels),
         "psnr": float(np.mean(metrics.psnr(clean, restored))),
         "ssim": float(np.mean(metrics.ssim(clean, restored))),
         "n_images": int(len(labels)),
@@ -56,24 +65,29 @@ def evaluate_grid(
     clean: np.ndarray,
     labels: np.ndarray,
     grids: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    denoisers: Mapping[str, keras.Model],
+    denoisers: Mapping[str, Restorer],
     classifiers: Mapping[str, keras.Model],
     batch_size: int,
     confusion_cell: tuple[str, float] | None = None,
+    test_sizes: Mapping[str, int | None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
-    Level 0 is the clean test set for every noise type, so it is scored once and shared.
-    Also returns the confusion counts of every denoiser x classifier at ``confusion_cell``
-    (long format: denoiser, classifier, true, predicted, count).
+    ``denoisers`` are restorers; the no-denoiser baseline is added first. ``test_sizes`` scores a
+    slow denoiser on the first n test images only (its ``n_images`` column says so). Level 0 is
+    the clean test set for every noise type, so it is scored once and shared. Also returns the
+    confusion counts of every denoiser x classifier at ``confusion_cell`` (long format:
+    denoiser, classifier, true, predicted, count).
     """
-    models = {NO_DENOISER: None, **denoisers}
+    models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
+    test_sizes = test_sizes or {}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
     clean_scores: dict[tuple[str, str], dict] = {}
     rows, confusions = [], []
     for kind, level, i in tqdm(cells, desc="evaluate grid", unit="cell"):
-        noisy = grids[kind][1][i]
-        for name, model in models.items():
+        for name, restorer in models.items():
+            n = test_sizes.get(name) or len(labels)
+            noisy = grids[kind][1][i][:n]
             restored = None
             for clf_name, classifier in classifiers.items():
                 key = (name, clf_name)
@@ -81,24 +95,12 @@ def evaluate_grid(
                     values = clean_scores[key]
                 else:
                     if restored is None:
-                        restored = restore(model, noisy, batch_size)
-                    values, predicted = score(restored, clean, labels, classifier, batch_size)
+                        restored = noisy if restorer is None else restorer(noisy, kind, float(level))
+                    values, predicted = score(restored, clean[:n], labels[:n], classifier, batch_size)
                     if level == 0:
                         clean_scores[key] = values
                     if confusion_cell == (kind, level):
-                        counts = confusion_counts(labels, predicted)
-                        true, pred = np.indices(counts.shape)
-                        confusions.append(
-                            pd.DataFrame(
-                                {
-                                    "denoiser": name,
-                                    "classifier": clf_name,
-                                    "true": true.ravel(),
-                                    "predicted": pred.ravel(),
-                                    "count": counts.ravel(),
-                                }
-                            )
-                        )
+                        confusions.append(_confusion_frame(labels[:n], predicted, name, clf_name))
                 rows.append(
                     {"noise": kind, "level": float(level), "denoiser": name, "classifier": clf_name, **values}
                 )
@@ -106,16 +108,33 @@ def evaluate_grid(
     return pd.DataFrame(rows), confusion
 
 
+def _confusion_frame(
+    labels: np.ndarray, predicted: np.ndarray, denoiser: str, classifier: str
+) -> pd.DataFrame:
+    counts = confusion_counts(labels, predicted)
+    true, pred = np.indices(counts.shape)
+    return pd.DataFrame(
+        {
+            "denoiser": denoiser,
+            "classifier": classifier,
+            "true": true.ravel(),
+            "predicted": pred.ravel(),
+            "count": counts.ravel(),
+        }
+    )
+
+
 def sample_outputs(
     clean: np.ndarray,
+    kind: str,
     noisy_by_level: Mapping[float, np.ndarray],
-    denoisers: Mapping[str, keras.Model],
+    denoisers: Mapping[str, Restorer],
 ) -> dict[str, dict[float, np.ndarray]]:
     """Images for the sample figure: {row: {level: images}}, rows clean, noisy, denoisers."""
     rows: dict[str, dict[float, np.ndarray]] = {"clean": {}, "noisy": {}}
     for level, noisy in noisy_by_level.items():
         rows["clean"][level] = clean
         rows["noisy"][level] = noisy
-        for name, model in denoisers.items():
-            rows.setdefault(name, {})[level] = restore(model, noisy, len(noisy))
+        for name, restorer in denoisers.items():
+            rows.setdefault(name, {})[level] = restorer(noisy, kind, level)
     return rows

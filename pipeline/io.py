@@ -95,6 +95,8 @@ def load_model(path: str | Path):
     """Load a ``.keras`` model, naming the file if it is missing or corrupt."""
     import keras
 
+    import pipeline.models  # noqa: F401  (registers the custom functions the models use)
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: model file not found (train it first: dvc repro)")

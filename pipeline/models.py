@@ -58,13 +58,60 @@ def build_unet(filters: int = 32, name: str = "unet") -> keras.Model:
     return keras.Model(inputs, _image_output(x, name), name=name)
 
 
-DENOISER_BUILDERS = {"cae": build_cae, "unet": build_unet}
+def bn_block(x, filters: int, name: str, convs: int = 2):
+    """``convs`` x (3x3 conv without bias -> BatchNorm -> ReLU)."""
+    for i in range(1, convs + 1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
 
 
-def build_denoiser(architecture: str, filters: int, name: str) -> keras.Model:
+def build_unet_bn(filters: int = 16, name: str = "unet_bn") -> keras.Model:
+    """The seeds' lite U-Net: double conv+BN blocks (f, 2f, 4f), Conv2DTranspose up, concat skips,
+    1x1 sigmoid output (trained with MSE in the seed recipe)."""
+    inputs, x = _with_channel(name)
+    skip1 = bn_block(x, filters, f"{name}_down1")
+    x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
+    skip2 = bn_block(x, 2 * filters, f"{name}_down2")
+    x = layers.MaxPooling2D(2, name=f"{name}_down2_pool")(skip2)
+    x = bn_block(x, 4 * filters, f"{name}_bottom")
+    for level, skip in ((2, skip2), (1, skip1)):
+        width = filters * 2 ** (level - 1)
+        x = layers.Conv2DTranspose(width, 2, strides=2, name=f"{name}_up{level}_transpose")(x)
+        x = layers.Concatenate(name=f"{name}_up{level}_concat")([x, skip])
+        x = bn_block(x, width, f"{name}_up{level}")
+    x = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_output_conv")(x)
+    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x), name=name)
+
+
+def build_dncnn(filters: int = 32, depth: int = 8, name: str = "dncnn") -> keras.Model:
+    """DnCNN-style residual denoiser: conv-ReLU, (depth - 2) x conv-BN-ReLU, conv -> predicted noise;
+    output = clip(input - noise, 0, 1). Blind: it never sees the noise level."""
+    inputs, image = _with_channel(name)
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(image)
+    for i in range(2, depth):
+        x = bn_block(x, filters, f"{name}_block{i}", convs=1)
+    noise = layers.Conv2D(1, 3, padding="same", name=f"{name}_noise")(x)
+    x = layers.Subtract(name=f"{name}_subtract")([image, noise])
+    x = layers.Activation(clip_unit, name=f"{name}_clip")(x)
+    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x), name=name)
+
+
+@keras.saving.register_keras_serializable(package="pipeline")
+def clip_unit(x):
+    """Clip to the image range [0, 1] (a named function so models with it save and load)."""
+    return keras.ops.clip(x, 0.0, 1.0)
+
+
+DENOISER_BUILDERS = {"cae": build_cae, "unet": build_unet, "unet_bn": build_unet_bn, "dncnn": build_dncnn}
+
+
+def build_denoiser(architecture: str, filters: int, name: str, depth: int | None = None) -> keras.Model:
     if architecture not in DENOISER_BUILDERS:
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {sorted(DENOISER_BUILDERS)}")
-    return DENOISER_BUILDERS[architecture](filters=filters, name=name)
+    extra = {"depth": depth} if architecture == "dncnn" and depth else {}
+    return DENOISER_BUILDERS[architecture](filters=filters, name=name, **extra)
 
 
 def build_classifier(

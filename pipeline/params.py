@@ -63,15 +63,53 @@ class TrainNoiseParams(Strict):
     levels: NoiseGrid
 
 
-class DenoiserParams(Strict):
-    architecture: Literal["cae", "unet"]
-    filters: PositiveInt = 32
-    loss: Literal["binary_crossentropy", "mse", "mae"] = "binary_crossentropy"
+class FitParams(Strict):
+    """How a learned model is fitted (shared by the denoisers and the tuned U-Net's final fit)."""
+
     epochs: PositiveInt = 5
     batch_size: PositiveInt = 128
-    learning_rate: PositiveFloat = 1e-3
     patience: PositiveInt = 2
-    train_size: PositiveInt | None = None
+    train_size: PositiveInt | None = None  # images drawn per epoch; None = the whole training split
+
+
+class DenoiserParams(FitParams):
+    architecture: Literal["cae", "unet", "unet_bn", "dncnn"]
+    learning_rate: PositiveFloat = 1e-3
+    filters: PositiveInt = 32
+    depth: Annotated[int, Field(ge=3)] = 8  # dncnn only: number of conv layers
+    loss: Literal["binary_crossentropy", "mse", "mae"] = "binary_crossentropy"
+    train_noise: NoiseGrid | None = None  # None: the shared train_noise.levels
+    fresh_noise: bool = True  # False: noise drawn once before training (the seeds' recipe)
+
+
+CLASSICAL_METHODS = ("lmmse", "median", "gaussian", "tv", "wavelet", "nl_means", "bm3d")
+ClassicalMethod = Literal[CLASSICAL_METHODS]  # type: ignore[valid-type]
+
+
+class ClassicalParams(Strict):
+    """Training-free baselines; each method's value is how many test images it is scored on (None = all)."""
+
+    methods: dict[ClassicalMethod, PositiveInt | None] = {}
+    fit_size: PositiveInt = 1000  # validation images used to choose each filter's strength per noise cell
+    lmmse_train_size: PositiveInt = 20000  # training pairs per noise cell for the LMMSE fit
+    workers: PositiveInt = 2  # processes for filters that loop over images
+
+
+class SearchParams(Strict):
+    algorithm: Literal["hyperband", "bayesian"] = "hyperband"
+    max_epochs: PositiveInt = 3  # hyperband: most epochs a trial gets; bayesian: epochs per trial
+    max_trials: PositiveInt = 8  # bayesian only
+    factor: Annotated[int, Field(ge=2)] = 3  # hyperband reduction factor
+    train_size: PositiveInt = 4000  # noisy training images per search epoch (fresh noise)
+    validation_size: PositiveInt = 1000  # validation images scoring each trial
+
+
+class TuneParams(Strict):
+    """keras-tuner search over a U-Net space, then a final fit of the best hyperparameters."""
+
+    name: str = "unet_tuned"
+    search: SearchParams = SearchParams()
+    final: FitParams = FitParams()  # the learning rate is a searched hyperparameter
 
 
 class ClassifierParams(Strict):
@@ -98,6 +136,8 @@ class Params(Strict):
     noise: NoiseGrid
     train_noise: TrainNoiseParams
     denoisers: dict[str, DenoiserParams]
+    tune: TuneParams = TuneParams()
+    classical: ClassicalParams = ClassicalParams()
     classifier: ClassifierParams
     evaluate: EvaluateParams
 
@@ -105,12 +145,28 @@ class Params(Strict):
     @classmethod
     def _denoiser_names(cls, denoisers):
         for name in denoisers:
-            if name == "none" or not name.replace("_", "").isalnum():
-                raise ValueError(f"denoiser name {name!r} must be alphanumeric/underscore, not 'none'")
+            _check_name(name)
         return denoisers
+
+    @property
+    def learned(self) -> list[str]:
+        """Every trained denoiser: the ``denoisers`` entries, then the tuned U-Net."""
+        return [*self.denoisers, self.tune.name]
+
+    @property
+    def all_denoisers(self) -> list[str]:
+        """Column order of every table: learned denoisers, then classical baselines."""
+        return [*self.learned, *self.classical.methods]
 
     @model_validator(mode="after")
     def _cross_checks(self):
+        _check_name(self.tune.name)
+        names = [*self.denoisers, self.tune.name, *self.classical.methods]
+        clashes = sorted({name for name in names if names.count(name) > 1})
+        if clashes:
+            raise ValueError(
+                f"denoiser names {clashes} are used twice (denoisers, tune.name, classical.methods)"
+            )
         ev = self.evaluate
         if ev.sample_noise not in self.noise:
             raise ValueError(
@@ -126,6 +182,11 @@ class Params(Strict):
                 f"noise.{ev.headline_noise}: {self.noise[ev.headline_noise]}"
             )
         return self
+
+
+def _check_name(name: str) -> None:
+    if name == "none" or not name.replace("_", "").isalnum():
+        raise ValueError(f"denoiser name {name!r} must be alphanumeric/underscore, not 'none'")
 
 
 def _describe(error: ValidationError, source: str) -> str:

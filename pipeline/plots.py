@@ -14,27 +14,46 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
+def _palette(names) -> dict[str, tuple]:
+    """One fixed colour per denoiser (shared by lines and bands)."""
+    names = list(dict.fromkeys(names))
+    return dict(
+        zip(names, sns.color_palette("tab20" if len(names) > 10 else "tab10", len(names)), strict=True)
+    )
+
+
+def _level_lines(data: pd.DataFrame, y: str, palette: Mapping, **facets) -> sns.FacetGrid:
+    """Seaborn line panels of ``y`` against noise level, a line per denoiser."""
+    sns.set_theme(style="whitegrid")
+    return sns.relplot(
+        data=data, x="level", y=y, hue="denoiser", palette=palette, kind="line", marker="o", **facets
+    )
+
+
 def accuracy_vs_level(scores: pd.DataFrame, path: str | Path) -> None:
     """One panel per noise type, one line per denoiser, 95% interval bands."""
-    sns.set_theme(style="whitegrid")
-    grid = sns.relplot(
-        data=scores,
-        x="level",
-        y="accuracy",
-        hue="denoiser",
+    palette = _palette(scores["denoiser"])
+    grid = _level_lines(
+        scores,
+        "accuracy",
+        palette,
         style="classifier",
         col="noise",
         col_wrap=3,
-        kind="line",
-        marker="o",
         height=3.2,
         facet_kws={"sharex": False},
         errorbar=None,
     )
     for kind, ax in grid.axes_dict.items():
-        for _, rows in scores[scores["noise"] == kind].groupby(["denoiser", "classifier"]):
+        for (denoiser, _), rows in scores[scores["noise"] == kind].groupby(["denoiser", "classifier"]):
             rows = rows.sort_values("level")
-            ax.fill_between(rows["level"], rows["accuracy_low"], rows["accuracy_high"], alpha=0.2)
+            ax.fill_between(
+                rows["level"],
+                rows["accuracy_low"],
+                rows["accuracy_high"],
+                color=palette[denoiser],
+                alpha=0.15,
+            )
         ax.set_ylim(0, 1.01)
     grid.set_axis_labels("noise level", "classifier accuracy")
     grid.figure.suptitle("Accuracy vs noise level (bands: 95% Wilson interval)", y=1.02)
@@ -70,16 +89,12 @@ def quality_vs_level(scores: pd.DataFrame, path: str | Path) -> None:
     first = scores["classifier"].iloc[0]
     rows = scores[(scores["classifier"] == first) & (scores["level"] > 0)]
     long = rows.melt(id_vars=["noise", "level", "denoiser"], value_vars=["psnr", "ssim"], var_name="metric")
-    sns.set_theme(style="whitegrid")
-    grid = sns.relplot(
-        data=long,
-        x="level",
-        y="value",
-        hue="denoiser",
+    grid = _level_lines(
+        long,
+        "value",
+        _palette(long["denoiser"]),
         row="metric",
         col="noise",
-        kind="line",
-        marker="o",
         height=2.6,
         facet_kws={"sharex": False, "sharey": "row"},
     )
@@ -118,8 +133,12 @@ def gap_heatmap(gaps: pd.DataFrame, path: str | Path) -> None:
 def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) -> None:
     """One confusion matrix per denoiser (rows true digit, columns predicted)."""
     names = list(dict.fromkeys(confusion["denoiser"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    cols = min(len(names), 6)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.ravel(), names, strict=False):
         table = confusion[confusion["denoiser"] == name].pivot(
             index="true", columns="predicted", values="count"
         )

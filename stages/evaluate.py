@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 
 from pipeline import plots, tables
+from pipeline.baselines import load_restorers
 from pipeline.cli import run_stage
 from pipeline.data import DataError, to_float
-from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
+from pipeline.evaluation import NO_DENOISER, evaluate_grid, model_restorer, sample_outputs
 from pipeline.io import (
     load_dataset,
     load_model,
@@ -41,11 +42,16 @@ def load_grids(noisy_dir: Path, kinds, expected: dict) -> dict:
 def main(args, params):
     config = params.evaluate
     out = Path(args.out)
-    names = list(params.denoisers)
-    # Load everything first: a missing model or grid fails before any scoring starts.
+    names = params.all_denoisers
+    # Load everything first: a missing model, fit or grid fails before any scoring starts.
     dataset = load_dataset(args.data)
     classifier = load_model(args.classifier)
-    denoisers = {name: load_model(Path(args.denoisers) / f"{name}.keras") for name in names}
+    denoisers = {
+        name: model_restorer(load_model(Path(args.denoisers) / f"{name}.keras"), config.batch_size)
+        for name in params.learned
+    }
+    classical = params.classical
+    denoisers |= load_restorers(args.classical, list(classical.methods), params.noise, classical.workers)
     grids = load_grids(Path(args.noisy), params.noise, params.noise)
     clean = to_float(dataset.x_test)
 
@@ -57,6 +63,7 @@ def main(args, params):
         {classifier.name: classifier},
         config.batch_size,
         confusion_cell=(config.headline_noise, config.headline_level),
+        test_sizes=classical.methods,
     )
     scores = tables.add_intervals(scores, params.train_noise.levels)
     columns = [NO_DENOISER, *names]
@@ -73,7 +80,7 @@ def main(args, params):
     levels, images = grids[kind]
     picks = slice(0, config.sample_images)
     noisy = {float(level): images[i][picks] for i, level in enumerate(levels) if level > 0}
-    samples = sample_outputs(clean[picks], noisy, denoisers)
+    samples = sample_outputs(clean[picks], kind, noisy, denoisers)
     write_with(out / "samples.png", lambda tmp: plots.sample_grid(samples, kind, tmp))
     log.info("wrote %s (%d rows)", out, len(scores))
 
@@ -83,6 +90,7 @@ if __name__ == "__main__":
     parser.add_argument("--data", required=True)
     parser.add_argument("--noisy", required=True)
     parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
+    parser.add_argument("--classical", required=True, help="fitted classical baselines (.npz)")
     parser.add_argument("--classifier", required=True)
     parser.add_argument("--out", required=True)
     run_stage(main, parser)

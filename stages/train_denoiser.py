@@ -1,21 +1,18 @@
-"""train_denoiser: fit one blind denoiser (named in params ``denoisers``) on fresh noise.
+"""train_denoiser: fit one blind denoiser (named in params ``denoisers``) on noisy/clean pairs.
 
-Every epoch draws new noise from ``train_noise`` (the same recipes as the evaluation grid),
-early-stops on the validation split and logs curves with dvclive.
+By default every epoch draws new noise from ``train_noise`` (the same recipes as the
+evaluation grid); a denoiser may override the levels and draw its noise once (the seeds'
+recipe). Early-stops on the validation split and logs curves with dvclive.
 """
 
 import argparse
 import logging
-import time
-
-from dvclive import Live
-from dvclive.keras import DVCLiveCallback
 
 from pipeline.cli import run_stage
 from pipeline.data import DataError, to_float
 from pipeline.io import load_dataset, save_model
 from pipeline.models import build_denoiser
-from pipeline.training import seed_everything, train_denoiser
+from pipeline.training import compile_denoiser, fit_logged, seed_everything
 
 log = logging.getLogger("train_denoiser")
 
@@ -26,29 +23,23 @@ def main(args, params):
     config = params.denoisers[args.name]
     dataset = load_dataset(args.data)
     seed_everything(params.seed)
-    model = build_denoiser(config.architecture, config.filters, args.name)
+    model = build_denoiser(config.architecture, config.filters, args.name, depth=config.depth)
+    compile_denoiser(model, config.loss, config.learning_rate)
     log.info("%s: %s, %d parameters", args.name, config.architecture, model.count_params())
-    start = time.perf_counter()
-    with Live(dir=args.live, save_dvc_exp=False, dvcyaml=None) as live:
-        history = train_denoiser(
-            model,
-            to_float(dataset.x_train),
-            to_float(dataset.x_val),
-            params.train_noise.levels,
-            seed=params.seed,
-            loss=config.loss,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            patience=config.patience,
-            epoch_size=config.train_size,
-            clean_fraction=params.train_noise.clean_fraction,
-            callbacks=[DVCLiveCallback(live=live)],
-        )
-        live.summary["best_val_loss"] = min(history.history["val_loss"])
-        live.summary["epochs_run"] = len(history.history["val_loss"])
-        live.summary["train_seconds"] = round(time.perf_counter() - start, 1)
-        live.summary["parameters"] = model.count_params()
+    fit_logged(
+        model,
+        to_float(dataset.x_train),
+        to_float(dataset.x_val),
+        config.train_noise or params.train_noise.levels,
+        args.live,
+        seed=params.seed,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        patience=config.patience,
+        epoch_size=config.train_size,
+        clean_fraction=params.train_noise.clean_fraction,
+        fresh_noise=config.fresh_noise,
+    )
     save_model(args.model, model)
     log.info("saved %s", args.model)
 

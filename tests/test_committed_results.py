@@ -28,8 +28,9 @@ def params():
 
 def test_scores_cover_the_configured_grid(scores, params):
     cells = sum(len(levels) for levels in params.noise.values())
-    assert len(scores) == cells * (1 + len(params.denoisers)) * scores["classifier"].nunique()
-    assert (scores["n_images"] == 10000).all(), "committed results must use the full test set"
+    assert len(scores) == cells * (1 + len(params.all_denoisers)) * scores["classifier"].nunique()
+    expected = scores["denoiser"].map(lambda name: params.classical.methods.get(name) or 10000)
+    assert (scores["n_images"] == expected).all(), "committed results must use the full test set"
 
 
 def test_metrics_json_is_derived_from_scores(scores, params):
@@ -43,6 +44,18 @@ def test_metrics_json_is_derived_from_scores(scores, params):
 
 
 def test_readme_headline_table_is_the_committed_one(scores, params):
-    denoisers = ["none", *params.denoisers]
+    denoisers = ["none", *params.all_denoisers]
     table = tables.headline_table(scores, params.evaluate.headline_noise, denoisers)
     assert table in (ROOT / "README.md").read_text(), "README headline table differs from results"
+
+
+def test_dvc_plots_draw_every_configured_denoiser(params):
+    """dvc.yaml's top-level plots name the curve columns; they must match params.yaml."""
+    import yaml
+
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    expected = ["none", *params.all_denoisers]
+    for plot in plots:
+        ((kind, spec),) = plot.items()
+        assert spec["y"] == {f"results/evaluate/curves/{kind}.csv": expected}
+    assert {next(iter(plot)) for plot in plots} == set(params.noise)

@@ -9,7 +9,14 @@ import pytest
 
 from pipeline.data import DataError
 from pipeline.io import load_model, save_model
-from pipeline.models import build_cae, build_classifier, build_denoiser, build_unet
+from pipeline.models import (
+    build_cae,
+    build_classifier,
+    build_denoiser,
+    build_dncnn,
+    build_unet,
+    build_unet_bn,
+)
 from pipeline.training import FreshNoisePairs, seed_everything, train_denoiser
 from tests.conftest import tiny_mnist
 
@@ -34,11 +41,21 @@ def unet():
 
 
 @pytest.fixture(scope="module")
+def unet_bn():
+    return build_unet_bn(filters=8)
+
+
+@pytest.fixture(scope="module")
+def dncnn():
+    return build_dncnn(filters=8, depth=5)
+
+
+@pytest.fixture(scope="module")
 def classifier():
     return build_classifier(filters=8)
 
 
-@pytest.mark.parametrize("name", ["cae", "unet"])
+@pytest.mark.parametrize("name", ["cae", "unet", "unet_bn", "dncnn"])
 def test_denoiser_output_shape_and_range(name, batch, request):
     model = request.getfixturevalue(name)
     assert model.input_shape == (None, 28, 28)
@@ -85,6 +102,48 @@ def test_parameter_counts(cae, unet, classifier):
     assert 80_000 < classifier.count_params() < 150_000
 
 
+def test_unet_bn_and_dncnn_parameter_counts(unet_bn, dncnn):
+    f = 8
+
+    def bn_conv(k_in, k_out):  # conv without bias + BatchNorm (gamma, beta, moving mean/var)
+        return 9 * k_in * k_out + 4 * k_out
+
+    def transpose(k_in, k_out):  # 2x2 Conv2DTranspose with bias
+        return 4 * k_in * k_out + k_out
+
+    unet_bn_expected = (
+        bn_conv(1, f)
+        + bn_conv(f, f)
+        + bn_conv(f, 2 * f)
+        + bn_conv(2 * f, 2 * f)
+        + bn_conv(2 * f, 4 * f)
+        + bn_conv(4 * f, 4 * f)
+        + transpose(4 * f, 2 * f)
+        + bn_conv(4 * f, 2 * f)
+        + bn_conv(2 * f, 2 * f)
+        + transpose(2 * f, f)
+        + bn_conv(2 * f, f)
+        + bn_conv(f, f)
+        + (f + 1)  # 1x1 sigmoid output
+    )
+    assert unet_bn.count_params() == unet_bn_expected
+    assert 20_000 < unet_bn.count_params() < 50_000
+    # DnCNN: conv-ReLU, depth-2 conv-BN-ReLU, conv to one noise channel
+    assert dncnn.count_params() == conv_params(1, f) + 3 * bn_conv(f, f) + conv_params(f, 1)
+    assert build_unet_bn(16).count_params() == 117_713  # the seeds' 16/32/64 lite U-Net
+
+
+def test_dncnn_is_residual_and_clipped(batch):
+    model = build_dncnn(filters=4, depth=3)
+    for layer in model.layers:  # zero weights: predicted noise 0, so output = input
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    np.testing.assert_allclose(np.asarray(model(batch, training=False)), batch, atol=1e-6)
+    noise_conv = model.get_layer("dncnn_noise")
+    kernel, bias = noise_conv.get_weights()
+    noise_conv.set_weights([kernel, np.full_like(bias, -2.0)])  # predicted noise -2: output 1 after clip
+    np.testing.assert_allclose(np.asarray(model(batch, training=False)), 1.0)
+
+
 def test_filters_scale_parameter_count():
     small, large = build_cae(filters=4), build_cae(filters=16)
     assert small.count_params() == conv_params(1, 4) + 3 * conv_params(4, 4) + conv_params(4, 1)
@@ -112,11 +171,13 @@ def test_custom_names_prefix_every_layer():
 def test_build_denoiser_dispatches_and_rejects_unknown():
     assert build_denoiser("cae", 4, "a").count_params() == build_cae(filters=4).count_params()
     assert build_denoiser("unet", 4, "b").count_params() == build_unet(filters=4).count_params()
-    with pytest.raises(ValueError, match=r"unknown architecture 'resnet'; allowed: \['cae', 'unet'\]"):
+    assert build_denoiser("dncnn", 4, "c", depth=4).count_params() == build_dncnn(4, depth=4).count_params()
+    allowed = r"\['cae', 'dncnn', 'unet', 'unet_bn'\]"
+    with pytest.raises(ValueError, match=rf"unknown architecture 'resnet'; allowed: {allowed}"):
         build_denoiser("resnet", 8, "x")
 
 
-@pytest.mark.parametrize("name", ["unet", "classifier"])
+@pytest.mark.parametrize("name", ["unet", "unet_bn", "dncnn", "classifier"])
 def test_save_load_roundtrip(tmp_path, name, batch, request):
     model = request.getfixturevalue(name)
     path = tmp_path / "models" / f"{name}.keras"

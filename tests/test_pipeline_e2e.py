@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.params import parse_params
 from tests.conftest import tiny_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,16 @@ def tiny_params(data_path: Path) -> dict:
     params["train_noise"]["levels"] = {k: v[:2] for k, v in params["train_noise"]["levels"].items()}
     for config in params["denoisers"].values():
         config.update(filters=4, epochs=2, batch_size=32, train_size=64)
+    params["tune"]["search"] = dict(
+        algorithm="bayesian", max_trials=2, max_epochs=1, train_size=64, validation_size=20
+    )
+    params["tune"]["final"] = dict(epochs=1, batch_size=32, train_size=64)
+    params["classical"] = dict(
+        methods={"lmmse": None, "median": None, "gaussian": None, "tv": 20, "wavelet": None, "nl_means": None},
+        fit_size=20,
+        lmmse_train_size=100,
+        workers=1,
+    )
     params["classifier"].update(filters=4, dense_units=8, epochs=2, batch_size=32)
     params["evaluate"].update(batch_size=64, sample_images=2, headline_level=params["noise"]["gaussian"][1])
     return params
@@ -69,10 +80,11 @@ def repo(tmp_path_factory):
 
 
 def test_repro_writes_every_output(repo):
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = parse_params(yaml.safe_load((repo / "params.yaml").read_text()))
     scores = pd.read_csv(repo / "results/evaluate/scores.csv")
-    denoisers = ["none", *params["denoisers"]]
-    cells = sum(len(levels) for levels in params["noise"].values())
+    denoisers = ["none", *params.all_denoisers]
+    assert denoisers[-7:] == ["unet_tuned", "gaussian", "lmmse", "median", "nl_means", "tv", "wavelet"]
+    cells = sum(len(levels) for levels in params.noise.values())
     assert len(scores) == cells * len(denoisers)
     assert set(scores["denoiser"]) == set(denoisers)
     for column in (
@@ -86,7 +98,9 @@ def test_repro_writes_every_output(repo):
         "n_images",
     ):
         assert column in scores.columns
-    assert (scores["n_images"] == 50).all()
+    subset = scores["denoiser"] == "tv"  # classical.methods.tv: scored on the first 20 test images
+    assert (scores.loc[subset, "n_images"] == 20).all()
+    assert (scores.loc[~subset, "n_images"] == 50).all()
     assert scores["accuracy"].between(0, 1).all()
     assert (scores["accuracy_low"] <= scores["accuracy"]).all()
     assert (scores["accuracy"] <= scores["accuracy_high"]).all()
@@ -100,13 +114,19 @@ def test_repro_writes_every_output(repo):
     assert 0 <= metrics["cae"]["mean_noisy_accuracy"] <= 1
     for path in ("accuracy.md", "accuracy_vs_level.png", "samples.png", "curves/gaussian.csv"):
         assert (repo / "results/evaluate" / path).stat().st_size > 0
-    for name in params["denoisers"]:
+    for name in params.learned:
         assert (repo / f"models/denoisers/{name}.keras").is_file()
         live = json.loads((repo / f"results/train_denoiser/{name}/metrics.json").read_text())
         assert live["epochs_run"] >= 1
     assert "## gaussian" in (repo / "results/evaluate/accuracy.md").read_text()
     confusion = pd.read_csv(repo / "results/evaluate/confusion.csv")
-    assert confusion.groupby("denoiser")["count"].sum().eq(50).all()
+    assert confusion.groupby("denoiser")["count"].sum().drop("tv").eq(50).all()
+    best = json.loads((repo / "results/tune/best_hyperparameters.json").read_text())
+    assert best["completed"] == 2 and best["failed"] == 0
+    fits = json.loads((repo / "results/classical/fits.json").read_text())
+    assert set(fits) == {"gaussian", "median", "nl_means", "tv", "wavelet"} and "gaussian@0.1" in fits["tv"]
+    comparison = pd.read_csv(repo / "results/comparison.csv")
+    assert list(comparison["denoiser"])[:-1] == denoisers
 
 
 def test_report_links_its_figures(repo):

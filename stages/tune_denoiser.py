@@ -1,0 +1,76 @@
+"""tune_denoiser: keras-tuner search over a U-Net space, then the final fit of the best model.
+
+The search scores trials by validation MSE on a subset of the training/validation split
+(never the test set). Its state lives in a persisted directory (``persist: true`` in
+dvc.yaml), so an interrupted search resumes when the stage runs again; the project name hashes
+the search space and budget, so changing either starts a fresh search. The best
+hyperparameters go to a JSON file and the final model is retrained from them with dvclive curves.
+"""
+
+import argparse
+import logging
+
+from pipeline.cli import run_stage
+from pipeline.data import to_float
+from pipeline.io import load_dataset, save_model, write_json
+from pipeline.training import FreshNoisePairs, fit_logged, noisy_validation, seed_everything
+from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
+
+log = logging.getLogger("tune_denoiser")
+
+
+def main(args, params):
+    search, final = params.tune.search, params.tune.final
+    levels, clean_fraction = params.train_noise.levels, params.train_noise.clean_fraction
+    dataset = load_dataset(args.data)
+    x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
+    seed_everything(params.seed)
+
+    budget = {"seed": params.seed, "train_noise": params.train_noise.model_dump(), **search.model_dump()}
+    tuner = make_tuner(
+        search.algorithm,
+        args.tuner_dir,
+        project_name(search.algorithm, budget),
+        max_epochs=search.max_epochs,
+        max_trials=search.max_trials,
+        hyperband_factor=search.factor,
+        seed=params.seed,
+    )
+    val = x_val[: search.validation_size]
+    train = FreshNoisePairs(x_train, levels, final.batch_size, params.seed, search.train_size, clean_fraction)
+    result = run_search(
+        tuner,
+        train,
+        (noisy_validation(val, levels, params.seed, clean_fraction), val),
+        epochs=search.max_epochs,
+    )
+    write_json(args.best, {"algorithm": search.algorithm, **result})
+    log.info("best hyperparameters %s (val_mse %.5f)", result["best_hyperparameters"], result["best_val_mse"])
+
+    seed_everything(params.seed)
+    model = build_unet_from(result["best_hyperparameters"], name=params.tune.name)
+    fit_logged(
+        model,
+        x_train,
+        x_val,
+        levels,
+        args.live,
+        seed=params.seed,
+        epochs=final.epochs,
+        batch_size=final.batch_size,
+        patience=final.patience,
+        epoch_size=final.train_size,
+        clean_fraction=clean_fraction,
+    )
+    save_model(args.model, model)
+    log.info("saved %s", args.model)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--tuner-dir", required=True, help="persisted keras-tuner directory")
+    parser.add_argument("--best", required=True, help="best hyperparameters (.json)")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--live", required=True, help="dvclive output directory")
+    run_stage(main, parser)

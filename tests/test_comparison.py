@@ -1,0 +1,66 @@
+"""Side-by-side table at the headline cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.comparison import SEED_PUBLISHED, comparison_markdown, comparison_table
+
+
+def scores() -> pd.DataFrame:
+    rows = []
+    for level in (0.0, 0.5):
+        for name, acc, n in (
+            ("none", 0.6, 100),
+            ("unet_bn", 0.95, 100),
+            ("seed_unet_bn", 0.9, 100),
+            ("tv", 0.8, 20),
+        ):
+            rows.append(
+                {
+                    "noise": "gaussian",
+                    "level": level,
+                    "denoiser": name,
+                    "accuracy": acc,
+                    "psnr": 20.0 + acc,
+                    "ssim": acc - 0.1,
+                    "n_images": n,
+                    "accuracy_low": acc - 0.01,
+                    "accuracy_high": acc + 0.01,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_table_has_one_row_per_denoiser_plus_published():
+    table = comparison_table(
+        scores(),
+        "gaussian",
+        0.5,
+        {"unet_bn": {"train_seconds": 12.34, "parameters": 117713}},
+        {"unet_bn": "learned, blind", "tv": "classical"},
+    )
+    assert list(table["denoiser"]) == ["none", "unet_bn", "seed_unet_bn", "tv", SEED_PUBLISHED["denoiser"]]
+    row = table.set_index("denoiser").loc["unet_bn"]
+    assert row["psnr"] == 20.95 and row["parameters"] == 117713 and row["train_seconds"] == 12.34
+    assert table.set_index("denoiser").loc["seed_unet_bn", "source"] == "seed recipe, run here"
+    published = table.iloc[-1]
+    assert published["psnr"] == 20.96 and published["ssim"] == 0.8371 and np.isnan(published["accuracy"])
+
+
+def test_markdown_formats_units_and_blanks():
+    table = comparison_table(
+        scores(), "gaussian", 0.5, {"unet_bn": {"train_seconds": 12.6, "parameters": 117713}}, {}
+    )
+    text = comparison_markdown(table, "gaussian", 0.5)
+    assert text.startswith("# Denoisers at gaussian 0.5, side by side with the seed")
+    rows = {
+        cells[0]: cells
+        for line in text.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    assert rows["unet_bn"][2:] == ["20.95", "0.8500", "95.00", "94.00-96.00", "100", "117,713", "13"]
+    assert rows["tv"][6:] == ["20", "", ""]
+    assert rows[SEED_PUBLISHED["denoiser"]][2:] == ["20.96", "0.8371", "", "", "", "", ""]
+    assert "<NA>" not in text and "nan" not in text

@@ -1,0 +1,75 @@
+"""evaluate_grid: rows, shared clean cell, per-denoiser test subsets, restorer arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
+
+
+class BrightnessClassifier:
+    """Predicts digit = round(9 * mean brightness), so accuracy is easy to compute by hand."""
+
+    name = "bright"
+
+    def predict(self, images, batch_size, verbose=0):
+        digits = np.clip(np.round(9 * images.reshape(len(images), -1).mean(axis=1)), 0, 9).astype(int)
+        return np.eye(10, dtype=np.float32)[digits]
+
+
+@pytest.fixture
+def setup():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=40)
+    clean = np.repeat((labels / 9.0).astype(np.float32)[:, None, None], 28, axis=1).repeat(28, axis=2)
+    noisy = {
+        "gaussian": (np.array([0.0, 0.5]), np.stack([clean, np.clip(clean + 0.3, 0, 1)])),
+        "blur": (np.array([0.0, 1.0]), np.stack([clean, clean * 0.5])),
+    }
+    return clean, labels, noisy
+
+
+def test_rows_subsets_and_restorer_arguments(setup):
+    clean, labels, grids = setup
+    calls = []
+
+    def oracle(images, kind, level):  # a non-blind "denoiser" that undoes the corruption exactly
+        calls.append((kind, level, len(images)))
+        if kind == "gaussian" and level > 0:
+            return np.clip(images - 0.3, 0, 1) if images.max() <= 1 else images
+        return images / 0.5 if kind == "blur" and level > 0 else images
+
+    scores, confusion = evaluate_grid(
+        clean,
+        labels,
+        grids,
+        {"oracle": oracle},
+        {"bright": BrightnessClassifier()},
+        16,
+        confusion_cell=("blur", 1.0),
+        test_sizes={"oracle": 10},
+    )
+    assert len(scores) == 4 * 2
+    assert set(scores["denoiser"]) == {NO_DENOISER, "oracle"}
+    # level 0 is scored once for all noise types and the oracle only sees its first 10 images
+    assert sorted(calls) == [("blur", 1.0, 10), ("gaussian", 0.0, 10), ("gaussian", 0.5, 10)]
+    oracle_rows = scores[scores["denoiser"] == "oracle"]
+    assert (oracle_rows["n_images"] == 10).all()
+    assert (scores.loc[scores["denoiser"] == NO_DENOISER, "n_images"] == 40).all()
+    # the blur oracle restores exactly: perfect accuracy and infinite PSNR on its 10 images
+    blur = oracle_rows[(oracle_rows["noise"] == "blur") & (oracle_rows["level"] == 1.0)].iloc[0]
+    assert blur["accuracy"] == 1.0 and np.isinf(blur["psnr"])
+    # without a denoiser, halving brightness keeps only digit 0 right (and 1, which rounds 0.5 up
+    # or down depending on float error): accuracy between P(0) and P(0 or 1)
+    raw = scores[(scores["denoiser"] == NO_DENOISER) & (scores["noise"] == "blur") & (scores["level"] == 1.0)]
+    assert np.mean(labels == 0) <= raw["accuracy"].iloc[0] <= np.mean(labels <= 1)
+    assert np.mean(labels <= 1) < 0.5
+    assert confusion.groupby("denoiser")["count"].sum().to_dict() == {NO_DENOISER: 40, "oracle": 10}
+
+
+def test_sample_outputs_rows(setup):
+    clean, _, grids = setup
+    rows = sample_outputs(clean[:2], "blur", {1.0: grids["blur"][1][1][:2]}, {"x2": lambda im, k, lv: im * 2})
+    assert list(rows) == ["clean", "noisy", "x2"]
+    np.testing.assert_array_equal(rows["x2"][1.0], clean[:2])

@@ -1,0 +1,71 @@
+"""Presets: partial params files merged into params.yaml, validated before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, load_params
+from pipeline.presets import PRESETS, apply_preset, deep_merge, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params_file(tmp_path) -> Path:
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    return path
+
+
+def test_deep_merge_merges_mappings_and_replaces_the_rest():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
+    merged = deep_merge(base, {"a": {"y": [3], "z": 4}, "c": 5})
+    assert merged == {"a": {"x": 1, "y": [3], "z": 4}, "b": 2, "c": 5}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}  # not modified
+
+
+def test_seed_preset_adds_the_seed_recipe(params_file):
+    apply_preset("seed", params_file)
+    params = load_params(params_file)
+    recipe = params.denoisers["seed_unet_bn"]
+    assert recipe.architecture == "unet_bn" and recipe.loss == "mse" and recipe.epochs == 10
+    assert recipe.batch_size == 256 and recipe.train_size is None and not recipe.fresh_noise
+    assert recipe.train_noise == {"gaussian": [0.5]}
+    assert set(params.denoisers) == {"cae", "unet", "unet_bn", "dncnn", "seed_unet_bn"}
+
+
+def test_full_preset_widens_the_grid_and_keeps_other_keys(params_file):
+    before = load_params(params_file)
+    apply_preset("full", params_file)
+    params = load_params(params_file)
+    assert len(params.noise["gaussian"]) == 8 and len(params.noise["blur"]) == 5
+    assert params.denoisers["unet"].filters == 64
+    assert params.denoisers["unet"].architecture == before.denoisers["unet"].architecture
+    assert params.classical.methods["nl_means"] is None
+    assert params.evaluate == before.evaluate
+
+
+def test_unknown_preset_lists_the_available_ones(params_file):
+    with pytest.raises(ParamsError, match=r"no\.yaml: no such preset; available: \['full', 'seed'\]"):
+        apply_preset("no", params_file)
+
+
+def test_invalid_result_leaves_params_untouched(tmp_path, params_file):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "bad.yaml").write_text(yaml.safe_dump({"classifier": {"epochs": 0}}))
+    before = params_file.read_text()
+    with pytest.raises(ParamsError, match=r"classifier\.epochs:.*\(got 0\)"):
+        apply_preset("bad", params_file, presets)
+    assert params_file.read_text() == before
+
+
+def test_cli_exit_codes(params_file, capsys):
+    assert main(["nope", "--params", str(params_file)]) == 2
+    assert "no such preset" in capsys.readouterr().err
+    assert main(["seed", "--params", str(params_file)]) == 0
+    assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == ["full", "seed"]
