@@ -34,7 +34,9 @@ def tiny_params(data_path: Path) -> dict:
     )
     params["tune"]["final"] = dict(epochs=1, batch_size=32, train_size=64)
     params["classical"] = dict(
-        methods={"lmmse": None, "median": None, "gaussian": None, "tv": 20, "wavelet": None, "nl_means": None},
+        methods={
+            "lmmse": None, "median": None, "gaussian": None, "tv": 20, "wavelet": None, "nl_means": None
+        },
         fit_size=20,
         lmmse_train_size=100,
         workers=1,

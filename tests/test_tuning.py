@@ -224,8 +224,9 @@ def test_interrupted_hyperband_search_resumes_at_the_interrupted_trial(tmp_path,
     assert result["completed"] == 2 and set(resumed.oracle.trials) == {done, interrupted}
 
 
-def failing_tuner(tmp_path, monkeypatch, max_trials: int):
-    tuner = tuning.make_tuner("bayesian", tmp_path, "broken", max_epochs=1, max_trials=max_trials, seed=0)
+def failing_tuner(tmp_path, monkeypatch, max_epochs: int):
+    """Hyperband (no scikit-learn needed) whose every trial fails: max_epochs 2 gives 2 trials, 3 gives 6."""
+    tuner = tuning.make_tuner("hyperband", tmp_path, "broken", max_epochs=max_epochs, max_trials=0, seed=0)
 
     def broken(hp):
         raise ValueError("deliberately broken build")
@@ -235,7 +236,7 @@ def failing_tuner(tmp_path, monkeypatch, max_trials: int):
 
 
 def test_run_search_raises_when_no_trial_completes(tmp_path, monkeypatch, data):
-    tuner = failing_tuner(tmp_path, monkeypatch, max_trials=2)
+    tuner = failing_tuner(tmp_path, monkeypatch, max_epochs=2)
     with pytest.raises(tuning.TuningError, match="0 of 2 trials completed, 2 failed") as error:
         tuning.run_search(tuner, *data, epochs=1)
     assert "trial.json" in str(error.value)
@@ -246,7 +247,7 @@ def test_run_search_raises_when_no_trial_completes(tmp_path, monkeypatch, data):
 def test_run_search_turns_keras_tuners_consecutive_failure_abort_into_tuning_error(
     tmp_path, monkeypatch, data
 ):
-    tuner = failing_tuner(tmp_path, monkeypatch, max_trials=10)
+    tuner = failing_tuner(tmp_path, monkeypatch, max_epochs=3)
     with pytest.raises(tuning.TuningError, match="search aborted: 0 of 3 trials completed, 3 failed"):
         tuning.run_search(tuner, *data, epochs=1)
 
