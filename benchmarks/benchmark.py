@@ -68,18 +68,24 @@ def main() -> None:
     dataset = load_dataset("data/prepared/mnist.npz")
     clean = to_float(dataset.x_test[: args.images])
     labels = dataset.y_test[: args.images]
-    classifier = load_model("models/classifier.keras")
+    classifier = load_model("models/classifiers/clean.keras")
     denoisers = {name: load_model(f"models/denoisers/{name}.keras") for name in params.learned}
     batch = params.evaluate.batch_size
 
     models = {}
     for name, model in denoisers.items():
-        config = params.denoisers.get(name, params.tune.final)
-        loss = getattr(config, "loss", "mse")  # the tuned U-Net's loss is a searched hyperparameter
+        fits = {params.tune.name: params.tune.final, params.guided.name: params.guided}
+        config = params.denoisers.get(name) or fits[name]
+        loss = getattr(config, "loss", "mse")  # tuned: the loss is a searched hyperparameter; guided: MSE
         models[name] = bench_model(model, clean, clean, loss, config.batch_size, batch)
         print(name, models[name], flush=True)
     models["classifier"] = bench_model(
-        classifier, clean, labels, "sparse_categorical_crossentropy", params.classifier.batch_size, batch
+        classifier,
+        clean,
+        labels,
+        "sparse_categorical_crossentropy",
+        params.classifiers[params.reference_classifier].batch_size,
+        batch,
     )
     print("classifier", models["classifier"], flush=True)
     machine = describe()
@@ -99,7 +105,8 @@ def main() -> None:
             {name: model_restorer(model, batch) for name, model in denoisers.items()},
             {"cnn": classifier},
             batch,
-        )[0], repeats=1
+        )[0],
+        repeats=1,
     )
 
     def forwards():

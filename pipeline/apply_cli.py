@@ -3,7 +3,7 @@
 The "denoise before you classify" step the benchmark exists to justify::
 
     denoise-classify photo1.png scan.jpg --out predictions/ \\
-        --denoiser models/denoisers/unet.keras --classifier models/classifier.keras
+        --denoiser models/denoisers/unet.keras --classifier models/classifiers/clean.keras
 
 Each image is brought to MNIST style (see ``pipeline.preprocess``), denoised, and
 classified with and without the denoiser. Writes ``<out>/<stem>_input.png`` (the 28x28
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="denoise-classify", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files of single digits")
     parser.add_argument("--denoiser", type=Path, default=Path("models/denoisers/unet.keras"))
-    parser.add_argument("--classifier", type=Path, default=Path("models/classifier.keras"))
+    parser.add_argument("--classifier", type=Path, default=Path("models/classifiers/clean.keras"))
     parser.add_argument("--out", type=Path, default=Path("predictions"))
     args = parser.parse_args(argv)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 from pipeline.classical import FilterFit, Lmmse, denoise_fitted, fit_filter, fit_lmmse
 from pipeline.io import read_npz_arrays, write_npz
 from pipeline.noise import corrupt, grid_seed
+from pipeline.restorer import Restorer
 
 log = logging.getLogger(__name__)
 
 CLEAN = "clean"
-LMMSE_PARTS = ("mean_noisy", "mean_clean", "weights")  # Lmmse's fields, in order
 
 
 def cell_key(kind: str, level: float) -> str:
@@ -73,17 +73,13 @@ def save_baselines(path: str | Path, fits: Mapping[str, Mapping[str, FilterFit]]
     """One npz: the filter fits as JSON plus every LMMSE estimator's arrays."""
     arrays = {"fits": np.array(json.dumps(fits_summary(fits)))}
     for key, estimator in lmmse.items():
-        for part in LMMSE_PARTS:
-            arrays[f"lmmse|{key}|{part}"] = getattr(estimator, part)
+        arrays |= {f"lmmse|{key}|{part}": array for part, array in estimator.to_arrays().items()}
     write_npz(path, **arrays)
 
 
 def fits_summary(fits: Mapping[str, Mapping[str, FilterFit]]) -> dict:
     """JSON-ready table of the chosen strength, tone correction and validation PSNR per cell."""
     return {m: {k: fit.to_dict() for k, fit in cells.items()} for m, cells in fits.items()}
-
-
-Restorer = Callable[[np.ndarray, str, float], np.ndarray]
 
 
 def load_restorers(
@@ -104,7 +100,11 @@ def load_restorers(
         if method == "lmmse":
             keys = {name.split("|")[1] for name in arrays}
             per_method[method] = {
-                key: Lmmse(*(arrays[f"lmmse|{key}|{part}"] for part in LMMSE_PARTS)) for key in keys
+                key: Lmmse.from_arrays(
+                    {name.split("|")[2]: a for name, a in arrays.items() if name.split("|")[1] == key},
+                    f"{path} (lmmse {key})",
+                )
+                for key in keys
             }
         else:
             per_method[method] = {key: FilterFit.from_dict(fit) for key, fit in table.get(method, {}).items()}

@@ -256,17 +256,30 @@ class Lmmse:
             out[start : start + batch_size] = np.clip((batch - mean_noisy) @ weights + mean_clean, 0.0, 1.0)
         return out.reshape(images.shape)
 
+    PARTS = ("mean_noisy", "mean_clean", "weights")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The estimator as named arrays (the one format :meth:`save` and the baselines file use)."""
+        return {part: getattr(self, part) for part in self.PARTS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str) -> Lmmse:
+        """Inverse of :meth:`to_arrays`; missing or mismatched arrays raise an error naming ``source``."""
+        missing = sorted(set(cls.PARTS) - set(arrays))
+        if missing:
+            raise ValueError(f"{source}: LMMSE arrays {missing} are missing")
+        try:
+            return cls(**{part: arrays[part] for part in cls.PARTS})
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+
     def save(self, path: str | Path) -> None:
-        write_npz(path, mean_noisy=self.mean_noisy, mean_clean=self.mean_clean, weights=self.weights)
+        write_npz(path, **self.to_arrays())
 
     @classmethod
     def load(cls, path: str | Path) -> Lmmse:
         """Read a :meth:`save` file; a missing, corrupt or mismatched file raises an error naming it."""
-        arrays = read_npz_arrays(path, ("mean_noisy", "mean_clean", "weights"))
-        try:
-            return cls(**arrays)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+        return cls.from_arrays(read_npz_arrays(path, cls.PARTS), str(path))
 
 
 def fit_lmmse(noisy: np.ndarray, clean: np.ndarray, ridge: float = 1e-4, batch_size: int = 4096) -> Lmmse:

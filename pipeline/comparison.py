@@ -16,7 +16,7 @@ SEED_PUBLISHED = {
     "psnr": 20.96,
     "ssim": 0.8371,
 }
-SEED_RECIPE_NAME = "seed_unet_bn"  # presets/seed.yaml trains the recipe under this name
+SEED_RECIPE_NAME = "seed_unet_bn"  # params.yaml trains the recipe under this name
 
 
 def comparison_table(
@@ -26,12 +26,16 @@ def comparison_table(
     training: Mapping[str, Mapping],
     kinds: Mapping[str, str],
 ) -> pd.DataFrame:
-    """One row per denoiser at (noise, level), then the seed's published row.
+    """One row per denoiser at (noise, level) with the first (reference) classifier, then the
+    seed's published row.
 
     ``training`` maps learned denoisers to their training summary (train_seconds, parameters);
     ``kinds`` labels each denoiser (e.g. "learned, blind" or "classical, non-blind").
     """
-    cell = scores[(scores["noise"] == noise) & np.isclose(scores["level"], level)]
+    reference = scores["classifier"].iloc[0]
+    cell = scores[
+        (scores["noise"] == noise) & np.isclose(scores["level"], level) & (scores["classifier"] == reference)
+    ]
     rows = []
     for _, row in cell.iterrows():
         name = row["denoiser"]

@@ -7,7 +7,10 @@ everything people read (pivots, metrics.json, plots) is derived from it in ``tab
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from contextlib import contextmanager
 
 import keras
 import numpy as np
@@ -15,13 +18,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pipeline import metrics
+from pipeline.restorer import Restorer
 
 log = logging.getLogger(__name__)
 
 NO_DENOISER = "none"
-
-Restorer = Callable[[np.ndarray, str, float], np.ndarray]
-"""restore(noisy_images, noise_kind, level) -> images in [0, 1]; blind models ignore kind and level."""
 
 
 def restore(model: keras.Model | None, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -37,23 +38,35 @@ def model_restorer(model: keras.Model, batch_size: int) -> Restorer:
     return lambda images, kind, level: restore(model, images, batch_size)
 
 
-def score(
-    restored: np.ndarray,
-    clean: np.ndarray,
-    labels: np.ndarray,
-    classifier: keras.Model,
-    batch_size: int,
-) -> tuple[dict[str, float], np.ndarray]:
-    """Accuracy of ``classifier`` on ``restored``, mean PSNR/SSIM against ``clean``; predictions."""
-    probabilities = classifier.predict(restored, batch_size=batch_size, verbose=0)
-    predicted = probabilities.argmax(axis=-1)
-    values = {
-        "accuracy": metrics.accuracy(probabilities, labels),
+class Stopwatch:
+    """Wall seconds accumulated per named phase: ``with watch("classify"): ...``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+
+def image_quality(restored: np.ndarray, clean: np.ndarray) -> dict[str, float]:
+    """Mean per-image PSNR and SSIM of ``restored`` against ``clean``."""
+    return {
         "psnr": float(np.mean(metrics.psnr(clean, restored))),
         "ssim": float(np.mean(metrics.ssim(clean, restored))),
-        "n_images": int(len(labels)),
     }
-    return values, predicted
+
+
+def classify(
+    restored: np.ndarray, labels: np.ndarray, classifier: keras.Model, batch_size: int
+) -> tuple[float, np.ndarray]:
+    """Accuracy of ``classifier`` on ``restored`` and its predicted digits."""
+    probabilities = classifier.predict(restored, batch_size=batch_size, verbose=0)
+    return metrics.accuracy(probabilities, labels), probabilities.argmax(axis=-1)
 
 
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -70,15 +83,17 @@ def evaluate_grid(
     batch_size: int,
     confusion_cell: tuple[str, float] | None = None,
     test_sizes: Mapping[str, int | None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
     ``denoisers`` are restorers; the no-denoiser baseline is added first. ``test_sizes`` scores a
     slow denoiser on the first n test images only (its ``n_images`` column says so). Level 0 is
     the clean test set for every noise type, so it is scored once and shared. Also returns the
     confusion counts of every denoiser x classifier at ``confusion_cell`` (long format:
-    denoiser, classifier, true, predicted, count).
+    denoiser, classifier, true, predicted, count), and the wall time spent denoising (per
+    denoiser), classifying, computing metrics and in everything else.
     """
+    watch, start = Stopwatch(), time.perf_counter()
     models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
     test_sizes = test_sizes or {}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
@@ -88,15 +103,20 @@ def evaluate_grid(
         for name, restorer in models.items():
             n = test_sizes.get(name) or len(labels)
             noisy = grids[kind][1][i][:n]
-            restored = None
+            restored, quality = None, None
             for clf_name, classifier in classifiers.items():
                 key = (name, clf_name)
                 if level == 0 and key in clean_scores:
                     values = clean_scores[key]
                 else:
                     if restored is None:
-                        restored = noisy if restorer is None else restorer(noisy, kind, float(level))
-                    values, predicted = score(restored, clean[:n], labels[:n], classifier, batch_size)
+                        with watch(f"denoise:{name}"):
+                            restored = noisy if restorer is None else restorer(noisy, kind, float(level))
+                        with watch("metrics"):  # image quality does not depend on the classifier
+                            quality = image_quality(restored, clean[:n])
+                    with watch("classify"):
+                        accuracy, predicted = classify(restored, labels[:n], classifier, batch_size)
+                    values = {"accuracy": accuracy, **quality, "n_images": int(n)}
                     if level == 0:
                         clean_scores[key] = values
                     if confusion_cell == (kind, level):
@@ -105,7 +125,21 @@ def evaluate_grid(
                     {"noise": kind, "level": float(level), "denoiser": name, "classifier": clf_name, **values}
                 )
     confusion = pd.concat(confusions, ignore_index=True) if confusions else pd.DataFrame()
-    return pd.DataFrame(rows), confusion
+    return pd.DataFrame(rows), confusion, timing_summary(watch, time.perf_counter() - start)
+
+
+def timing_summary(watch: Stopwatch, total: float) -> dict:
+    """Seconds per phase and the share of the grid's wall time outside denoisers and classifiers."""
+    denoise = {k.split(":", 1)[1]: round(v, 2) for k, v in watch.seconds.items() if k.startswith("denoise:")}
+    forward = sum(denoise.values()) + watch.seconds["classify"]
+    return {
+        "grid_seconds": round(total, 2),
+        "denoise_seconds": denoise,
+        "classify_seconds": round(watch.seconds["classify"], 2),
+        "metrics_seconds": round(watch.seconds["metrics"], 2),
+        "other_seconds": round(total - forward - watch.seconds["metrics"], 2),
+        "non_model_fraction": round(1 - forward / total, 4) if total > 0 else 0.0,
+    }
 
 
 def _confusion_frame(

@@ -6,6 +6,7 @@ stage never leaves a half-written file that a later stage or DVC's cache could p
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -25,9 +26,16 @@ os.umask(_UMASK)
 
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it over ``path`` on success.
+
+    Temporary siblings left by an earlier writer that was killed outright (SIGKILL skips the
+    cleanup below) are removed first: a stray file in a directory another stage depends on
+    would change that directory's hash. Each output has one writing stage, so none is live.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix or path.suffix)}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)

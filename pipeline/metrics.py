@@ -55,3 +55,11 @@ def ssim(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> np
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of argmax predictions equal to the labels."""
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+
+
+def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion of ``correct`` out of ``total`` trials."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(int(correct), int(total)).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)

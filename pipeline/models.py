@@ -17,8 +17,15 @@ def _with_channel(name: str):
     return inputs, layers.Reshape((*IMAGE_SHAPE, 1), name=f"{name}_add_channel")(inputs)
 
 
-def _image_output(x, name: str):
-    x = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name=f"{name}_output_conv")(x)
+def image_head(x, image, name: str, residual: bool, kernel: int = 1):
+    """The (28, 28) output: a sigmoid conv, or with ``residual`` a linear conv predicting the noise,
+    subtracted from the input ``image`` and clipped to [0, 1] (DnCNN-style)."""
+    if residual:
+        noise = layers.Conv2D(1, kernel, padding="same", name=f"{name}_noise")(x)
+        x = layers.Subtract(name=f"{name}_subtract")([image, noise])
+        x = layers.Activation(clip_unit, name=f"{name}_clip")(x)
+    else:
+        x = layers.Conv2D(1, kernel, padding="same", activation="sigmoid", name=f"{name}_output_conv")(x)
     return layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x)
 
 
@@ -40,12 +47,13 @@ def build_cae(filters: int = 32, name: str = "cae") -> keras.Model:
     x = layers.UpSampling2D(2, name=f"{name}_dec1_up")(x)
     x = conv_block(x, filters, f"{name}_dec2")
     x = layers.UpSampling2D(2, name=f"{name}_dec2_up")(x)
-    return keras.Model(inputs, _image_output(x, name), name=name)
+    return keras.Model(inputs, image_head(x, None, name, residual=False, kernel=3), name=name)
 
 
-def build_unet(filters: int = 32, name: str = "unet") -> keras.Model:
-    """Two-level U-Net: double-conv blocks (f, 2f, 4f), upsampling + concatenated skips."""
-    inputs, x = _with_channel(name)
+def build_unet(filters: int = 32, name: str = "unet", residual: bool = False) -> keras.Model:
+    """Two-level U-Net: double-conv blocks (f, 2f, 4f), upsampling + concatenated skips, 3x3 head."""
+    inputs, image = _with_channel(name)
+    x = image
     skip1 = conv_block(x, filters, f"{name}_down1", convs=2)
     x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
     skip2 = conv_block(x, 2 * filters, f"{name}_down2", convs=2)
@@ -55,7 +63,7 @@ def build_unet(filters: int = 32, name: str = "unet") -> keras.Model:
         x = layers.UpSampling2D(2, name=f"{name}_up{level}_upsample")(x)
         x = layers.Concatenate(name=f"{name}_up{level}_concat")([x, skip])
         x = conv_block(x, filters * 2 ** (level - 1), f"{name}_up{level}", convs=2)
-    return keras.Model(inputs, _image_output(x, name), name=name)
+    return keras.Model(inputs, image_head(x, image, name, residual, kernel=3), name=name)
 
 
 def bn_block(x, filters: int, name: str, convs: int = 2):
@@ -67,10 +75,11 @@ def bn_block(x, filters: int, name: str, convs: int = 2):
     return x
 
 
-def build_unet_bn(filters: int = 16, name: str = "unet_bn") -> keras.Model:
+def build_unet_bn(filters: int = 16, name: str = "unet_bn", residual: bool = False) -> keras.Model:
     """The seeds' lite U-Net: double conv+BN blocks (f, 2f, 4f), Conv2DTranspose up, concat skips,
     1x1 sigmoid output (trained with MSE in the seed recipe)."""
-    inputs, x = _with_channel(name)
+    inputs, image = _with_channel(name)
+    x = image
     skip1 = bn_block(x, filters, f"{name}_down1")
     x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
     skip2 = bn_block(x, 2 * filters, f"{name}_down2")
@@ -81,8 +90,7 @@ def build_unet_bn(filters: int = 16, name: str = "unet_bn") -> keras.Model:
         x = layers.Conv2DTranspose(width, 2, strides=2, name=f"{name}_up{level}_transpose")(x)
         x = layers.Concatenate(name=f"{name}_up{level}_concat")([x, skip])
         x = bn_block(x, width, f"{name}_up{level}")
-    x = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_output_conv")(x)
-    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x), name=name)
+    return keras.Model(inputs, image_head(x, image, name, residual), name=name)
 
 
 def build_dncnn(filters: int = 32, depth: int = 8, name: str = "dncnn") -> keras.Model:
@@ -92,10 +100,7 @@ def build_dncnn(filters: int = 32, depth: int = 8, name: str = "dncnn") -> keras
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(image)
     for i in range(2, depth):
         x = bn_block(x, filters, f"{name}_block{i}", convs=1)
-    noise = layers.Conv2D(1, 3, padding="same", name=f"{name}_noise")(x)
-    x = layers.Subtract(name=f"{name}_subtract")([image, noise])
-    x = layers.Activation(clip_unit, name=f"{name}_clip")(x)
-    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x), name=name)
+    return keras.Model(inputs, image_head(x, image, name, residual=True, kernel=3), name=name)
 
 
 @keras.saving.register_keras_serializable(package="pipeline")
@@ -107,10 +112,17 @@ def clip_unit(x):
 DENOISER_BUILDERS = {"cae": build_cae, "unet": build_unet, "unet_bn": build_unet_bn, "dncnn": build_dncnn}
 
 
-def build_denoiser(architecture: str, filters: int, name: str, depth: int | None = None) -> keras.Model:
+def build_denoiser(
+    architecture: str, filters: int, name: str, depth: int | None = None, residual: bool = False
+) -> keras.Model:
+    """A denoiser by architecture name; ``depth`` applies to dncnn, ``residual`` to the U-Nets."""
     if architecture not in DENOISER_BUILDERS:
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {sorted(DENOISER_BUILDERS)}")
     extra = {"depth": depth} if architecture == "dncnn" and depth else {}
+    if residual:
+        if architecture not in ("unet", "unet_bn"):
+            raise ValueError(f"residual applies to unet and unet_bn, not {architecture!r}")
+        extra["residual"] = True
     return DENOISER_BUILDERS[architecture](filters=filters, name=name, **extra)
 
 

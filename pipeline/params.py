@@ -78,6 +78,7 @@ class DenoiserParams(FitParams):
     filters: PositiveInt = 32
     depth: Annotated[int, Field(ge=3)] = 8  # dncnn only: number of conv layers
     loss: Literal["binary_crossentropy", "mse", "mae"] = "binary_crossentropy"
+    residual: bool = False  # unet/unet_bn: predict the noise and subtract it (output clipped, no sigmoid)
     train_noise: NoiseGrid | None = None  # None: the shared train_noise.levels
     fresh_noise: bool = True  # False: noise drawn once before training (the seeds' recipe)
 
@@ -120,6 +121,25 @@ class ClassifierParams(Strict):
     batch_size: PositiveInt = 128
     learning_rate: PositiveFloat = 1e-3
     patience: PositiveInt = 2
+    # True: every epoch sees fresh noise drawn from train_noise (levels and clean fraction), a
+    # rival defense to denoising; validation uses the same noise, drawn once.
+    noise_augmentation: bool = False
+
+
+class GuidedParams(FitParams):
+    """A learned denoiser fine-tuned with the frozen classifier's loss as well as pixels."""
+
+    name: str = "unet_guided"
+    base: str = "unet"  # a ``denoisers`` entry to start from
+    classifier: str = "clean"  # a ``classifiers`` entry, frozen during the fine-tune
+    classification_weight: Annotated[float, Field(ge=0)] = 0.1  # weight of the classifier's loss
+    learning_rate: PositiveFloat = 3e-4
+
+
+class DistributeParams(Strict):
+    """tf.distribute strategy for every fit: ``auto`` mirrors over several GPUs, else the default."""
+
+    strategy: Literal["auto", "default", "mirrored", "one_device"] = "auto"
 
 
 class EvaluateParams(Strict):
@@ -137,21 +157,28 @@ class Params(Strict):
     train_noise: TrainNoiseParams
     denoisers: dict[str, DenoiserParams]
     tune: TuneParams = TuneParams()
+    guided: GuidedParams = GuidedParams()
     classical: ClassicalParams = ClassicalParams()
-    classifier: ClassifierParams
+    classifiers: Annotated[dict[str, ClassifierParams], Field(min_length=1)]
     evaluate: EvaluateParams
+    distribute: DistributeParams = DistributeParams()
 
-    @field_validator("denoisers")
+    @field_validator("denoisers", "classifiers")
     @classmethod
-    def _denoiser_names(cls, denoisers):
-        for name in denoisers:
+    def _names(cls, entries):
+        for name in entries:
             _check_name(name)
-        return denoisers
+        return entries
 
     @property
     def learned(self) -> list[str]:
-        """Every trained denoiser: the ``denoisers`` entries, then the tuned U-Net."""
-        return [*self.denoisers, self.tune.name]
+        """Every trained denoiser: the ``denoisers`` entries, the tuned U-Net, the guided one."""
+        return [*self.denoisers, self.tune.name, self.guided.name]
+
+    @property
+    def reference_classifier(self) -> str:
+        """The first ``classifiers`` entry: the one headline tables and metrics use."""
+        return next(iter(self.classifiers))
 
     @property
     def all_denoisers(self) -> list[str]:
@@ -161,11 +188,22 @@ class Params(Strict):
     @model_validator(mode="after")
     def _cross_checks(self):
         _check_name(self.tune.name)
-        names = [*self.denoisers, self.tune.name, *self.classical.methods]
+        _check_name(self.guided.name)
+        names = [*self.learned, *self.classical.methods]
         clashes = sorted({name for name in names if names.count(name) > 1})
         if clashes:
             raise ValueError(
-                f"denoiser names {clashes} are used twice (denoisers, tune.name, classical.methods)"
+                f"denoiser names {clashes} are used twice "
+                "(denoisers, tune.name, guided.name, classical.methods)"
+            )
+        if self.guided.base not in self.denoisers:
+            raise ValueError(
+                f"guided.base={self.guided.base!r} is not in denoisers: {sorted(self.denoisers)}"
+            )
+        if self.guided.classifier not in self.classifiers:
+            raise ValueError(
+                f"guided.classifier={self.guided.classifier!r} is not in classifiers: "
+                f"{sorted(self.classifiers)}"
             )
         ev = self.evaluate
         if ev.sample_noise not in self.noise:
@@ -186,7 +224,7 @@ class Params(Strict):
 
 def _check_name(name: str) -> None:
     if name == "none" or not name.replace("_", "").isalnum():
-        raise ValueError(f"denoiser name {name!r} must be alphanumeric/underscore, not 'none'")
+        raise ValueError(f"name {name!r} must be alphanumeric/underscore, not 'none'")
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -131,7 +131,9 @@ def gap_heatmap(gaps: pd.DataFrame, path: str | Path) -> None:
 
 
 def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) -> None:
-    """One confusion matrix per denoiser (rows true digit, columns predicted)."""
+    """One confusion matrix per denoiser (rows true digit, columns predicted), first classifier."""
+    first = confusion["classifier"].iloc[0]
+    confusion = confusion[confusion["classifier"] == first]
     names = list(dict.fromkeys(confusion["denoiser"]))
     cols = min(len(names), 6)
     rows = -(-len(names) // cols)
@@ -145,7 +147,7 @@ def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) ->
         sns.heatmap(table, ax=ax, cmap="Blues", cbar=False, square=True, annot=False)
         correct = np.trace(table.to_numpy()) / table.to_numpy().sum()
         ax.set_title(f"{name} ({100 * correct:.1f}%)")
-    fig.suptitle(title)
+    fig.suptitle(f"{title}, classifier {first}")
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from pipeline import tables
+from pipeline.robustness import defense_table, defense_verdict
 
 
 def _pct(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -42,6 +43,34 @@ def _sizes(scores: pd.DataFrame) -> str:
     return f"{full} images per cell" + (f"; {', '.join(subsets)} (slow filters)" if subsets else "")
 
 
+def defense_section(scores: pd.DataFrame, noise: str, rival_classifier: str | None) -> str:
+    """Every denoiser x classifier combination's mean accuracy over the noisy ``noise`` levels,
+    and how the best one does against the noise-augmented classifier alone."""
+    table = defense_table(scores, noise)
+    wide = table.assign(
+        cell=[
+            f"{100 * m:.2f} ({100 * lo:.2f}-{100 * hi:.2f})"
+            for m, lo, hi in zip(table["mean_accuracy"], table["low"], table["high"], strict=True)
+        ]
+    ).pivot(index="denoiser", columns="classifier", values="cell")
+    wide = wide.loc[list(dict.fromkeys(table["denoiser"])), list(dict.fromkeys(table["classifier"]))]
+    text = (
+        f"Mean accuracy (%) over the noisy {noise} levels, 95% Wilson interval on the pooled count; "
+        "rows: denoiser in front, columns: classifier.\n\n" + wide.to_markdown()
+    )
+    if rival_classifier:
+        v = defense_verdict(table, ("none", rival_classifier))
+        apart = "outside" if v["intervals_apart"] else "inside (overlapping)"
+        goal = "meets" if v["reaches_margin"] and v["intervals_apart"] else "does not meet"
+        text += (
+            f"\n\nBest combination: **{v['best'][0]} + {v['best'][1]}**, "
+            f"{100 * v['difference']:+.2f} points against the noise-augmented classifier alone "
+            f"(none + {rival_classifier}), {apart} the 95% intervals: it {goal} the goal of "
+            "+1.0 point outside the intervals."
+        )
+    return text
+
+
 def render(
     scores: pd.DataFrame,
     robustness: pd.DataFrame,
@@ -51,6 +80,7 @@ def render(
     headline_noise: str,
     headline_level: float,
     comparison: str = "",
+    rival_classifier: str | None = None,
 ) -> str:
     denoisers = list(dict.fromkeys(scores["denoiser"]))
     robust = _pct(robustness, ["mean_accuracy", "clean_accuracy", "clean_cost", "mean_gap_recovered"])
@@ -69,6 +99,8 @@ def render(
         "## Mean accuracy and mCE (corruption error relative to the clean-trained classifier "
         "without denoiser; < 1 is better)",
         summary.to_markdown(index=False),
+        f"## Rival defenses: denoisers x classifiers on {headline_noise} noise",
+        defense_section(scores, headline_noise, rival_classifier),
         "## Per noise type",
         robust.to_markdown(index=False),
     ]

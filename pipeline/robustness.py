@@ -91,3 +91,37 @@ def mean_corruption_error(table: pd.DataFrame) -> pd.DataFrame:
         )
         parts.append(summary.assign(noise_types=label).reset_index())
     return pd.concat(parts, ignore_index=True)
+
+
+def defense_table(scores: pd.DataFrame, noise: str) -> pd.DataFrame:
+    """Mean accuracy over the noisy levels of ``noise`` per denoiser x classifier (every defense
+    combination), with a 95% Wilson interval on the pooled correct count over those levels."""
+    from pipeline.metrics import wilson_interval
+
+    rows = scores[(scores["noise"] == noise) & (scores["level"] > 0)]
+    rows = rows.assign(correct=(rows["accuracy"] * rows["n_images"]).round())
+    table = rows.groupby(["denoiser", "classifier"], sort=False).agg(
+        mean_accuracy=("accuracy", "mean"), correct=("correct", "sum"), images=("n_images", "sum")
+    )
+    bounds = [wilson_interval(c, n) for c, n in zip(table["correct"], table["images"], strict=True)]
+    table["low"], table["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return table.drop(columns="correct").reset_index()
+
+
+def defense_verdict(table: pd.DataFrame, rival: tuple[str, str], margin: float = 0.01) -> dict:
+    """The best combination other than ``rival`` (denoiser, classifier) against ``rival``: the
+    difference in mean accuracy, whether it reaches ``margin`` and whether the intervals are apart."""
+    indexed = table.set_index(["denoiser", "classifier"])
+    if rival not in indexed.index:
+        raise ValueError(f"rival {rival} is not among the combinations {list(indexed.index)}")
+    others = indexed.drop(index=rival)
+    best = others["mean_accuracy"].idxmax()
+    b, r = indexed.loc[best], indexed.loc[rival]
+    difference = float(b["mean_accuracy"] - r["mean_accuracy"])
+    return {
+        "best": best,
+        "rival": rival,
+        "difference": difference,
+        "reaches_margin": difference >= margin,
+        "intervals_apart": bool(b["low"] > r["high"] or r["low"] > b["high"]),
+    }

@@ -6,42 +6,42 @@ from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
-from pipeline.robustness import robustness_table
+from pipeline.metrics import wilson_interval
+from pipeline.robustness import defense_table, robustness_table
 
 
 def add_intervals(scores: pd.DataFrame, seen_noise: Collection[str]) -> pd.DataFrame:
     """Add 95% Wilson intervals for accuracy and whether denoisers trained on the noise type."""
 
-    def wilson(row) -> tuple[float, float]:
-        correct = int(round(row.accuracy * row.n_images))
-        interval = binomtest(correct, int(row.n_images)).proportion_ci(0.95, method="wilson")
-        return interval.low, interval.high
-
     out = scores.copy()
-    bounds = np.array([wilson(row) for row in out.itertuples()]).reshape(-1, 2)
+    bounds = np.array(
+        [wilson_interval(round(row.accuracy * row.n_images), row.n_images) for row in out.itertuples()]
+    ).reshape(-1, 2)
     out["accuracy_low"], out["accuracy_high"] = bounds[:, 0], bounds[:, 1]
     out["seen_in_training"] = out["noise"].isin(list(seen_noise))
     return out
 
 
-def accuracy_pivot(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.DataFrame:
-    """Accuracy (%) by level for one noise type, one column per denoiser (first classifier)."""
-    first = scores["classifier"].iloc[0]
-    rows = scores[(scores["noise"] == kind) & (scores["classifier"] == first)]
+def accuracy_pivot(
+    scores: pd.DataFrame, kind: str, denoisers: list[str], classifier: str | None = None
+) -> pd.DataFrame:
+    """Accuracy (%) by level for one noise type, one column per denoiser (default: first classifier)."""
+    classifier = classifier or scores["classifier"].iloc[0]
+    rows = scores[(scores["noise"] == kind) & (scores["classifier"] == classifier)]
     table = rows.pivot(index="level", columns="denoiser", values="accuracy")[denoisers]
     return (100 * table).round(2)
 
 
 def markdown_tables(scores: pd.DataFrame, denoisers: list[str]) -> str:
-    """One Markdown accuracy pivot per noise type."""
+    """One Markdown accuracy pivot per noise type and classifier."""
     parts = ["# Classifier accuracy (%) by noise level and denoiser\n"]
     for kind in scores["noise"].unique():
         seen = bool(scores.loc[scores["noise"] == kind, "seen_in_training"].iloc[0])
         label = "seen in denoiser training" if seen else "unseen by the denoisers"
-        table = accuracy_pivot(scores, kind, denoisers)
-        parts.append(f"## {kind} ({label})\n\n{table.to_markdown()}\n")
+        for classifier in scores["classifier"].unique():
+            table = accuracy_pivot(scores, kind, denoisers, classifier)
+            parts.append(f"## {kind} ({label}), classifier {classifier}\n\n{table.to_markdown()}\n")
     return "\n".join(parts)
 
 
@@ -53,9 +53,12 @@ def curve_table(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.Dat
 def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) -> dict:
     """Small nested dict for metrics.json: a few headline numbers per denoiser.
 
+    Numbers are for the first (reference) classifier, plus the mean accuracy over the headline
+    noise type's levels with every classifier (``mean_<noise>_accuracy_<classifier>``).
     ``mCE`` and ``mean_gap_recovered`` are defined in ``pipeline.robustness``.
     """
     first = scores["classifier"].iloc[0]
+    defenses = defense_table(scores, headline_noise).set_index(["denoiser", "classifier"])
     scores = scores[scores["classifier"] == first]
     noisy = scores[scores["level"] > 0]
     clean = scores[scores["level"] == 0]
@@ -76,6 +79,11 @@ def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) ->
             f"{key}_ssim": round(float(at_headline["ssim"]), 4),
             "mCE": round(float(robust.loc[name, "corruption_error"]), 4),
         }
+        for (denoiser, classifier), row in defenses.iterrows():
+            if denoiser == name:
+                result[name][f"mean_{headline_noise}_accuracy_{classifier}"] = round(
+                    float(row.mean_accuracy), 4
+                )
         if name != "none":
             result[name]["mean_gap_recovered"] = round(float(robust.loc[name, "mean_gap_recovered"]), 4)
     return result

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import keras
 import numpy as np
 
 from pipeline.noise import corrupt_mix
+from pipeline.params import ClassifierParams, FitParams, GuidedParams
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,10 @@ def seed_everything(seed: int) -> None:
 
 
 class FreshNoisePairs(keras.utils.PyDataset):
-    """(noisy, clean) batches; every epoch draws a new subset and new noise from the recipes.
+    """(noisy, target) batches; every epoch draws a new subset and new noise from the recipes.
 
+    ``targets``: ``"clean"`` (denoisers), ``"labels"`` (a noise-augmented classifier; needs
+    ``labels``) or ``"both"`` ({"image": clean, "probs": labels}, the task-guided fine-tune).
     With ``fresh=False`` the subset and its noise are drawn once and only their order changes
     between epochs (the seeds' "noise drawn once" recipe).
     """
@@ -43,10 +47,16 @@ class FreshNoisePairs(keras.utils.PyDataset):
         epoch_size: int | None = None,
         clean_fraction: float = 0.0,
         fresh: bool = True,
+        labels: np.ndarray | None = None,
+        targets: Literal["clean", "labels", "both"] = "clean",
     ):
         super().__init__()
+        if targets != "clean" and labels is None:
+            raise ValueError(f"targets={targets!r} needs labels")
         self.fresh = fresh
         self.clean_all = clean
+        self.labels_all = np.zeros(len(clean), dtype=np.int64) if labels is None else np.asarray(labels)
+        self.targets = targets
         self.levels = levels
         self.batch_size = batch_size
         self.seed = seed
@@ -59,10 +69,10 @@ class FreshNoisePairs(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch])
         if not self.fresh and self.epoch > 0:
             order = rng.permutation(self.epoch_size)
-            self.clean, self.noisy = self.clean[order], self.noisy[order]
+            self.clean, self.noisy, self.labels = self.clean[order], self.noisy[order], self.labels[order]
             return
         chosen = rng.permutation(len(self.clean_all))[: self.epoch_size]
-        self.clean = self.clean_all[chosen]
+        self.clean, self.labels = self.clean_all[chosen], self.labels_all[chosen]
         self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction)
 
     def __len__(self) -> int:
@@ -70,7 +80,11 @@ class FreshNoisePairs(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.noisy[batch], self.clean[batch]
+        if self.targets == "clean":
+            return self.noisy[batch], self.clean[batch]
+        if self.targets == "labels":
+            return self.noisy[batch], self.labels[batch]
+        return self.noisy[batch], {"image": self.clean[batch], "probs": self.labels[batch]}
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -101,25 +115,24 @@ def fit_denoiser(
     x_train: np.ndarray,
     x_val: np.ndarray,
     levels: Mapping[str, Sequence[float]],
+    fit: FitParams,
     *,
     seed: int,
-    epochs: int,
-    batch_size: int,
-    patience: int,
-    epoch_size: int | None = None,
     clean_fraction: float = 0.0,
     fresh_noise: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Fit a compiled ``model`` noisy -> clean with early stopping on the validation pairs."""
-    train = FreshNoisePairs(x_train, levels, batch_size, seed, epoch_size, clean_fraction, fresh_noise)
+    train = FreshNoisePairs(
+        x_train, levels, fit.batch_size, seed, fit.train_size, clean_fraction, fresh_noise
+    )
     val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
     log.info("training %s on %d noisy images per epoch", model.name, train.epoch_size)
     return model.fit(
         train,
         validation_data=(val_noisy, x_val),
-        epochs=epochs,
-        callbacks=[early_stopping(patience), *callbacks],
+        epochs=fit.epochs,
+        callbacks=[early_stopping(fit.patience), *callbacks],
     )
 
 
@@ -128,14 +141,15 @@ def train_denoiser(
     x_train: np.ndarray,
     x_val: np.ndarray,
     levels: Mapping[str, Sequence[float]],
+    fit: FitParams,
     *,
     loss: str,
     learning_rate: float,
-    **fit_options,
+    **options,
 ) -> keras.callbacks.History:
     """Compile ``model`` and fit it (see :func:`fit_denoiser` for the options)."""
     compile_denoiser(model, loss, learning_rate)
-    return fit_denoiser(model, x_train, x_val, levels, **fit_options)
+    return fit_denoiser(model, x_train, x_val, levels, fit, **options)
 
 
 def train_classifier(
@@ -144,55 +158,123 @@ def train_classifier(
     y_train: np.ndarray,
     x_val: np.ndarray,
     y_val: np.ndarray,
+    config: ClassifierParams,
     *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    patience: int,
+    seed: int,
+    levels: Mapping[str, Sequence[float]] | None = None,
+    clean_fraction: float = 0.0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
-    """Fit the classifier on clean images with early stopping on validation loss."""
+    """Fit the classifier with early stopping on validation loss.
+
+    On clean digits, or with ``config.noise_augmentation`` on fresh noise from ``levels`` every
+    epoch (validated on the validation split under the same noise, drawn once).
+    """
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return model.fit(
+    fit = dict(epochs=config.epochs, callbacks=[early_stopping(config.patience), *callbacks])
+    if not config.noise_augmentation:
+        return model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            batch_size=config.batch_size,
+            shuffle=True,
+            **fit,
+        )
+    if not levels:
+        raise ValueError("noise_augmentation needs the train_noise levels")
+    train = FreshNoisePairs(
+        x_train, levels, config.batch_size, seed, None, clean_fraction, labels=y_train, targets="labels"
+    )
+    val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
+    log.info("training %s with noise augmentation on %d images per epoch", model.name, train.epoch_size)
+    return model.fit(train, validation_data=(val_noisy, y_val), **fit)
+
+
+def guided_model(denoiser: keras.Model, classifier: keras.Model) -> keras.Model:
+    """noisy -> {"image": denoised, "probs": frozen classifier(denoised)}, sharing ``denoiser``'s weights."""
+    classifier.trainable = False
+    inputs = keras.Input(shape=denoiser.input_shape[1:], name="guided_input")
+    image = denoiser(inputs)
+    outputs = {"image": image, "probs": classifier(image, training=False)}
+    return keras.Model(inputs, outputs, name=f"{denoiser.name}_guided")
+
+
+def fit_guided(
+    denoiser: keras.Model,
+    classifier: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    levels: Mapping[str, Sequence[float]],
+    config: GuidedParams,
+    *,
+    seed: int,
+    clean_fraction: float = 0.0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """Fine-tune ``denoiser`` on pixel MSE + ``classification_weight`` x the frozen classifier's
+    cross-entropy on the denoised images (task-guided denoising); early-stops on the validation
+    pairs' combined loss. History keys: ``loss``, ``image_mse``, ``probs_accuracy`` (and val_)."""
+    model = guided_model(denoiser, classifier)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss={"image": "mse", "probs": "sparse_categorical_crossentropy"},
+        loss_weights={"image": 1.0, "probs": config.classification_weight},
+        metrics={"image": ["mse"], "probs": ["accuracy"]},
+    )
+    train = FreshNoisePairs(
         x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=[early_stopping(patience), *callbacks],
+        levels,
+        config.batch_size,
+        seed,
+        config.train_size,
+        clean_fraction,
+        labels=y_train,
+        targets="both",
+    )
+    val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
+    log.info(
+        "fine-tuning %s with the classifier's loss (weight %g)", denoiser.name, config.classification_weight
+    )
+    return model.fit(
+        train,
+        validation_data=(val_noisy, {"image": x_val, "probs": y_val}),
+        epochs=config.epochs,
+        callbacks=[early_stopping(config.patience), *callbacks],
     )
 
 
 def fit_logged(
-    model: keras.Model,
-    x_train: np.ndarray,
-    x_val: np.ndarray,
-    levels: Mapping[str, Sequence[float]],
     live_dir: str,
-    **fit_options,
+    model: keras.Model,
+    fit: Callable[[Sequence[keras.callbacks.Callback]], keras.callbacks.History],
+    mse_metric: str | None = "val_mse",
+    extra: Callable[[], Mapping[str, float]] | None = None,
 ) -> dict:
-    """:func:`fit_denoiser` with dvclive curves; the run's summary goes to ``live_dir/metrics.json``.
+    """Run ``fit(callbacks)`` with dvclive curves; the summary goes to ``live_dir/metrics.json``.
 
-    The summary holds the best validation loss and MSE (MSE compares models trained with
-    different losses), epochs run, parameter count and training wall time.
+    The summary holds the best validation loss (and ``mse_metric`` at that epoch: MSE compares
+    denoisers trained with different losses), epochs run, ``model``'s parameter count and the
+    training wall time, then whatever ``extra()`` returns after the fit.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
     start = time.perf_counter()
     with Live(dir=live_dir, save_dvc_exp=False, dvcyaml=None) as live:
-        history = fit_denoiser(
-            model, x_train, x_val, levels, callbacks=[DVCLiveCallback(live=live)], **fit_options
-        ).history
+        history = fit([DVCLiveCallback(live=live)]).history
         best = int(np.argmin(history["val_loss"]))
         live.summary["best_val_loss"] = history["val_loss"][best]
-        live.summary["best_val_mse"] = history["val_mse"][best]
+        if mse_metric:
+            live.summary["best_val_mse"] = history[mse_metric][best]
         live.summary["epochs_run"] = len(history["val_loss"])
         live.summary["train_seconds"] = round(time.perf_counter() - start, 1)
         live.summary["parameters"] = model.count_params()
+        live.summary.update(extra() if extra else {})
         return dict(live.summary)

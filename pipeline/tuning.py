@@ -12,8 +12,11 @@ import importlib.util
 import json
 import logging
 import math
+import signal
+import threading
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +25,7 @@ import keras_tuner
 from keras import layers, ops
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from pipeline.models import IMAGE_SHAPE, bn_block, clip_unit, conv_block
+from pipeline.models import IMAGE_SHAPE, bn_block, conv_block, image_head
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +121,7 @@ def _unet(v: Mapping[str, object], name: str) -> keras.Model:
         x = _double_conv(x, width, f"{name}_up{level}", bool(v["batchnorm"]))
     if any(map(any, pad)):
         x = layers.Cropping2D(pad, name=f"{name}_crop")(x)
-    if v["residual"]:  # DnCNN-style: predict the noise, subtract it, clip to [0, 1]
-        noise = layers.Conv2D(1, 1, name=f"{name}_noise")(x)
-        x = layers.Subtract(name=f"{name}_subtract")([image, noise])
-        x = layers.Activation(clip_unit, name=f"{name}_clip")(x)
-    else:
-        x = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_output_conv")(x)
-    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name=f"{name}_drop_channel")(x), name=name)
+    return keras.Model(inputs, image_head(x, image, name, bool(v["residual"])), name=name)
 
 
 def build_unet_from(values: Mapping[str, object], name: str = "unet_tuned") -> keras.Model:
@@ -155,6 +152,7 @@ def make_tuner(
     hyperband_factor: int = 3,
     seed: int,
     overwrite: bool = False,
+    distribution_strategy=None,
 ) -> keras_tuner.Tuner:
     """A tuner minimising val_mse; with ``overwrite=False`` an existing project resumes.
 
@@ -163,6 +161,8 @@ def make_tuner(
     """
     if importlib.util.find_spec("tensorboard") is None:
         raise TuningError("keras-tuner imports tensorboard in every trial; install tensorboard")
+    if algorithm == "bayesian" and importlib.util.find_spec("sklearn") is None:
+        raise TuningError("keras-tuner's Bayesian optimisation needs scikit-learn; install it")
     common = dict(
         hypermodel=UNetHyperModel(),
         objective=OBJECTIVE,
@@ -170,6 +170,7 @@ def make_tuner(
         directory=str(directory),
         project_name=project_name,
         overwrite=overwrite,
+        distribution_strategy=distribution_strategy,
     )
     if algorithm == "hyperband":
         return keras_tuner.Hyperband(max_epochs=max_epochs, factor=hyperband_factor, **common)
@@ -208,14 +209,76 @@ def _failure_message(tuner: keras_tuner.Tuner, counts: Counter) -> str:
     )
 
 
-def run_search(tuner: keras_tuner.Tuner, train, validation, epochs: int) -> dict:
+class _Interrupts:
+    """SIGINT/SIGTERM received during a search, raised later at a batch boundary."""
+
+    pending: int | None = None
+    count = 0
+
+
+def _defer(signum, frame):
+    _Interrupts.count += 1
+    if _Interrupts.count >= 3:  # pressed three times: stop now, wherever that lands
+        raise KeyboardInterrupt(f"signal {signum}")
+    _Interrupts.pending = signum
+
+
+def _raise_pending(where: str) -> None:
+    if _Interrupts.pending is not None:
+        signum, _Interrupts.pending, _Interrupts.count = _Interrupts.pending, None, 0
+        raise KeyboardInterrupt(f"signal {signum}, deferred to {where}")
+
+
+class DeferredInterrupt(keras.callbacks.Callback):
+    """Raises a Ctrl-C or SIGTERM received during the search at the next batch boundary.
+
+    Raised at an arbitrary point, a KeyboardInterrupt can be lost (inside a weakref callback
+    during garbage collection Python only prints it) or, inside a TensorFlow op, surface as a
+    RuntimeError that keras-tuner records as a FAILED trial, which a resumed search never
+    reruns. Raised from this callback it passes through keras-tuner, the trial stays RUNNING
+    and the resumed search runs it again. A third signal interrupts at once.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        _raise_pending("a batch boundary")
+
+    def on_test_batch_end(self, batch, logs=None):
+        _raise_pending("a batch boundary")
+
+
+@contextmanager
+def deferred_interrupts():
+    """Route SIGINT and SIGTERM through :class:`DeferredInterrupt` (main thread only); a signal
+    still pending when the block ends (after the last trial) is raised there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _defer) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+        _raise_pending("the end of the search")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _Interrupts.pending, _Interrupts.count = None, 0
+
+
+def run_search(tuner: keras_tuner.Tuner, train, validation, epochs: int, callbacks=()) -> dict:
     """Search, then make sure trials completed; raise TuningError if none did.
 
     keras-tuner stops after three consecutive failed trials with a bare RuntimeError; that also
-    becomes a TuningError (a rerun resumes the project).
+    becomes a TuningError (a rerun resumes the project). An interrupt leaves the running trial
+    RUNNING (see :class:`DeferredInterrupt`), so a rerun resumes it.
     """
     try:
-        tuner.search(train, validation_data=validation, epochs=epochs, verbose=1)
+        with deferred_interrupts():
+            tuner.search(
+                train,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=[DeferredInterrupt(), *callbacks],
+                verbose=1,
+            )
     except RuntimeError as error:
         counts = trial_counts(tuner)
         if not counts[TrialStatus.FAILED]:

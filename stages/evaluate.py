@@ -7,6 +7,7 @@ Writes the tidy ``scores.csv`` (the source of every other output), ``metrics.jso
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from pipeline import plots, tables
@@ -40,12 +41,13 @@ def load_grids(noisy_dir: Path, kinds, expected: dict) -> dict:
 
 
 def main(args, params):
+    start = time.perf_counter()
     config = params.evaluate
     out = Path(args.out)
     names = params.all_denoisers
     # Load everything first: a missing model, fit or grid fails before any scoring starts.
     dataset = load_dataset(args.data)
-    classifier = load_model(args.classifier)
+    classifiers = {name: load_model(Path(args.classifiers) / f"{name}.keras") for name in params.classifiers}
     denoisers = {
         name: model_restorer(load_model(Path(args.denoisers) / f"{name}.keras"), config.batch_size)
         for name in params.learned
@@ -55,12 +57,12 @@ def main(args, params):
     grids = load_grids(Path(args.noisy), params.noise, params.noise)
     clean = to_float(dataset.x_test)
 
-    scores, confusion = evaluate_grid(
+    scores, confusion, timing = evaluate_grid(
         clean,
         dataset.y_test,
         grids,
         denoisers,
-        {classifier.name: classifier},
+        classifiers,
         config.batch_size,
         confusion_cell=(config.headline_noise, config.headline_level),
         test_sizes=classical.methods,
@@ -82,7 +84,13 @@ def main(args, params):
     noisy = {float(level): images[i][picks] for i, level in enumerate(levels) if level > 0}
     samples = sample_outputs(clean[picks], kind, noisy, denoisers)
     write_with(out / "samples.png", lambda tmp: plots.sample_grid(samples, kind, tmp))
-    log.info("wrote %s (%d rows)", out, len(scores))
+    timing["stage_seconds"] = round(time.perf_counter() - start, 2)
+    timing["non_model_fraction_of_stage"] = round(
+        1 - (sum(timing["denoise_seconds"].values()) + timing["classify_seconds"]) / timing["stage_seconds"],
+        4,
+    )
+    write_json(out / "timing.json", timing)
+    log.info("wrote %s (%d rows); timing %s", out, len(scores), timing)
 
 
 if __name__ == "__main__":
@@ -91,6 +99,6 @@ if __name__ == "__main__":
     parser.add_argument("--noisy", required=True)
     parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
     parser.add_argument("--classical", required=True, help="fitted classical baselines (.npz)")
-    parser.add_argument("--classifier", required=True)
+    parser.add_argument("--classifiers", required=True, help="directory of <name>.keras classifiers")
     parser.add_argument("--out", required=True)
     run_stage(main, parser)

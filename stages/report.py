@@ -29,6 +29,7 @@ def denoiser_kinds(params) -> dict[str, str]:
         for name, config in params.denoisers.items()
     }
     kinds[params.tune.name] = f"learned, blind, {params.tune.search.algorithm}-tuned"
+    kinds[params.guided.name] = f"learned, blind, {params.guided.base} + classifier loss"
     kinds |= {name: "classical, fitted per noise cell" for name in params.classical.methods}
     return kinds
 
@@ -88,6 +89,7 @@ def main(args, params):
         ev.headline_noise,
         ev.headline_level,
         compare_md,
+        rival_classifier=next((name for name, c in params.classifiers.items() if c.noise_augmentation), None),
     )
     write_text(out, text)
     log.info("wrote %s", out)

@@ -10,9 +10,10 @@ import logging
 
 from pipeline.cli import run_stage
 from pipeline.data import DataError, to_float
+from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model
 from pipeline.models import build_denoiser
-from pipeline.training import compile_denoiser, fit_logged, seed_everything
+from pipeline.training import compile_denoiser, fit_denoiser, fit_logged, seed_everything
 
 log = logging.getLogger("train_denoiser")
 
@@ -23,23 +24,27 @@ def main(args, params):
     config = params.denoisers[args.name]
     dataset = load_dataset(args.data)
     seed_everything(params.seed)
-    model = build_denoiser(config.architecture, config.filters, args.name, depth=config.depth)
-    compile_denoiser(model, config.loss, config.learning_rate)
-    log.info("%s: %s, %d parameters", args.name, config.architecture, model.count_params())
-    fit_logged(
-        model,
-        to_float(dataset.x_train),
-        to_float(dataset.x_val),
-        config.train_noise or params.train_noise.levels,
-        args.live,
-        seed=params.seed,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        patience=config.patience,
-        epoch_size=config.train_size,
-        clean_fraction=params.train_noise.clean_fraction,
-        fresh_noise=config.fresh_noise,
-    )
+    with get_strategy(params.distribute.strategy).scope():
+        model = build_denoiser(
+            config.architecture, config.filters, args.name, depth=config.depth, residual=config.residual
+        )
+        compile_denoiser(model, config.loss, config.learning_rate)
+        log.info("%s: %s, %d parameters", args.name, config.architecture, model.count_params())
+        fit_logged(
+            args.live,
+            model,
+            lambda callbacks: fit_denoiser(
+                model,
+                to_float(dataset.x_train),
+                to_float(dataset.x_val),
+                config.train_noise or params.train_noise.levels,
+                config,
+                seed=params.seed,
+                clean_fraction=params.train_noise.clean_fraction,
+                fresh_noise=config.fresh_noise,
+                callbacks=callbacks,
+            ),
+        )
     save_model(args.model, model)
     log.info("saved %s", args.model)
 

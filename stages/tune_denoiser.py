@@ -5,18 +5,30 @@ The search scores trials by validation MSE on a subset of the training/validatio
 dvc.yaml), so an interrupted search resumes when the stage runs again; the project name hashes
 the search space and budget, so changing either starts a fresh search. The best
 hyperparameters go to a JSON file and the final model is retrained from them with dvclive curves.
+
+Distributed search: run this stage (``dvc repro tune_denoiser``) as the chief with
+``KERASTUNER_TUNER_ID=chief``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set, and
+the same command with ``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ... on workers sharing the
+tuner directory; workers run trials and exit, the chief writes the outputs.
 """
 
 import argparse
 import logging
+import os
 
 from pipeline.cli import run_stage
 from pipeline.data import to_float
+from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model, write_json
-from pipeline.training import FreshNoisePairs, fit_logged, noisy_validation, seed_everything
+from pipeline.training import FreshNoisePairs, fit_denoiser, fit_logged, noisy_validation, seed_everything
 from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
 
 log = logging.getLogger("tune_denoiser")
+
+
+def is_chief() -> bool:
+    """True unless this process is a keras-tuner distributed worker (KERASTUNER_TUNER_ID != chief)."""
+    return os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
 
 
 def main(args, params):
@@ -25,6 +37,7 @@ def main(args, params):
     dataset = load_dataset(args.data)
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     seed_everything(params.seed)
+    strategy = get_strategy(params.distribute.strategy)
 
     budget = {"seed": params.seed, "train_noise": params.train_noise.model_dump(), **search.model_dump()}
     tuner = make_tuner(
@@ -35,6 +48,7 @@ def main(args, params):
         max_trials=search.max_trials,
         hyperband_factor=search.factor,
         seed=params.seed,
+        distribution_strategy=strategy,
     )
     val = x_val[: search.validation_size]
     train = FreshNoisePairs(x_train, levels, final.batch_size, params.seed, search.train_size, clean_fraction)
@@ -44,24 +58,29 @@ def main(args, params):
         (noisy_validation(val, levels, params.seed, clean_fraction), val),
         epochs=search.max_epochs,
     )
+    if not is_chief():  # a distributed-search worker: the chief writes the outputs
+        log.info("worker %s: %d trials completed", os.environ["KERASTUNER_TUNER_ID"], result["completed"])
+        return
     write_json(args.best, {"algorithm": search.algorithm, **result})
     log.info("best hyperparameters %s (val_mse %.5f)", result["best_hyperparameters"], result["best_val_mse"])
 
     seed_everything(params.seed)
-    model = build_unet_from(result["best_hyperparameters"], name=params.tune.name)
-    fit_logged(
-        model,
-        x_train,
-        x_val,
-        levels,
-        args.live,
-        seed=params.seed,
-        epochs=final.epochs,
-        batch_size=final.batch_size,
-        patience=final.patience,
-        epoch_size=final.train_size,
-        clean_fraction=clean_fraction,
-    )
+    with strategy.scope():
+        model = build_unet_from(result["best_hyperparameters"], name=params.tune.name)
+        fit_logged(
+            args.live,
+            model,
+            lambda callbacks: fit_denoiser(
+                model,
+                x_train,
+                x_val,
+                levels,
+                final,
+                seed=params.seed,
+                clean_fraction=clean_fraction,
+                callbacks=callbacks,
+            ),
+        )
     save_model(args.model, model)
     log.info("saved %s", args.model)
 

@@ -40,7 +40,7 @@ def test_rows_subsets_and_restorer_arguments(setup):
             return np.clip(images - 0.3, 0, 1)
         return images / 0.5 if kind == "blur" and level > 0 else images
 
-    scores, confusion = evaluate_grid(
+    scores, confusion, timing = evaluate_grid(
         clean,
         labels,
         grids,
@@ -66,6 +66,11 @@ def test_rows_subsets_and_restorer_arguments(setup):
     assert np.mean(labels == 0) <= raw["accuracy"].iloc[0] <= np.mean(labels <= 1)
     assert np.mean(labels <= 1) < 0.5
     assert confusion.groupby("denoiser")["count"].sum().to_dict() == {NO_DENOISER: 40, "oracle": 10}
+    # timing: every denoiser is timed and the phases add up to at most the grid's wall time
+    assert set(timing["denoise_seconds"]) == {NO_DENOISER, "oracle"}
+    phases = sum(timing["denoise_seconds"].values()) + timing["classify_seconds"] + timing["metrics_seconds"]
+    assert phases + timing["other_seconds"] == pytest.approx(timing["grid_seconds"], abs=0.05)
+    assert 0 <= timing["non_model_fraction"] <= 1
 
 
 def test_sample_outputs_rows(setup):

@@ -67,6 +67,19 @@ def test_atomic_path_custom_suffix_and_creates_parents(tmp_path):
     assert target.read_text() == "x"
 
 
+def test_atomic_path_removes_temp_files_a_killed_writer_left(tmp_path):
+    target = tmp_path / "models" / "unet.keras"
+    target.parent.mkdir()
+    stale = target.parent / ".unet.keras.abc123.keras"  # what SIGKILL inside atomic_path leaves
+    stale.write_bytes(b"partial")
+    other = target.parent / ".cae.keras.xyz.keras"  # another output's temp file is not touched
+    other.write_bytes(b"x")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"model")
+    assert target.read_bytes() == b"model"
+    assert sorted(p.name for p in target.parent.iterdir()) == [".cae.keras.xyz.keras", "unet.keras"]
+
+
 def test_write_text_and_json_round_trip(tmp_path):
     write_text(tmp_path / "note.md", "# hi\n")
     assert (tmp_path / "note.md").read_text() == "# hi\n"

@@ -17,6 +17,7 @@ from pipeline.models import (
     build_unet,
     build_unet_bn,
 )
+from pipeline.params import FitParams
 from pipeline.training import FreshNoisePairs, seed_everything, train_denoiser
 from tests.conftest import tiny_mnist
 
@@ -236,13 +237,10 @@ def train_once(x_train, x_val):
         x_train,
         x_val,
         LEVELS,
+        FitParams(epochs=2, batch_size=16, patience=2, train_size=32),
         seed=7,
         loss="binary_crossentropy",
-        epochs=2,
-        batch_size=16,
         learning_rate=1e-3,
-        patience=2,
-        epoch_size=32,
         clean_fraction=0.1,
     )
     return model, history

@@ -36,7 +36,10 @@ def test_repository_params_validate(base):
     assert set(params.noise) == set(base["noise"])
     assert params.noise["gaussian"] == base["noise"]["gaussian"]
     assert set(params.denoisers) == set(base["denoisers"])
-    assert params.classifier.epochs == base["classifier"]["epochs"]
+    assert params.classifiers["clean"].epochs == base["classifiers"]["clean"]["epochs"]
+    assert params.reference_classifier == "clean"
+    assert params.classifiers["noise_aug"].noise_augmentation
+    assert params.learned[-2:] == [params.tune.name, params.guided.name]
     assert params.evaluate.headline_level in params.noise[params.evaluate.headline_noise]
     # speckle is held out of denoiser training by design
     assert "speckle" in params.noise and "speckle" not in params.train_noise.levels
@@ -47,10 +50,10 @@ def test_parse_params_equals_load_params(base):
 
 
 def test_defaults_fill_optional_keys(raw):
-    del raw["classifier"]["patience"]
+    del raw["classifiers"]["clean"]["patience"]
     del raw["denoisers"]["cae"]["train_size"]
     params = parse_params(raw)
-    assert params.classifier.patience == 2
+    assert params.classifiers["clean"].patience == 2
     assert params.denoisers["cae"].train_size is None
 
 
@@ -60,15 +63,18 @@ def test_defaults_fill_optional_keys(raw):
         # unknown keys
         (lambda p: p.update(sead=1), ["sead: Extra inputs are not permitted", "(got 1)"]),
         (
-            lambda p: p["classifier"].update(epocs=10),
-            ["classifier.epocs: Extra inputs are not permitted", "(got 10)"],
+            lambda p: p["classifiers"]["clean"].update(epocs=10),
+            ["classifiers.clean.epocs: Extra inputs are not permitted", "(got 10)"],
         ),
         (
             lambda p: p["denoisers"]["cae"].update(filter=8),
             ["denoisers.cae.filter: Extra inputs are not permitted", "(got 8)"],
         ),
         # wrong types
-        (lambda p: p["classifier"].update(epochs="ten"), ["classifier.epochs:", "integer", "(got 'ten')"]),
+        (
+            lambda p: p["classifiers"]["clean"].update(epochs="ten"),
+            ["classifiers.clean.epochs:", "integer", "(got 'ten')"],
+        ),
         (lambda p: p.update(seed=1.5), ["seed:", "integer", "(got 1.5)"]),
         (
             lambda p: p["data"].update(search_paths="data/x.npz"),
@@ -105,15 +111,18 @@ def test_defaults_fill_optional_keys(raw):
         (lambda p: p.update(noise={}), ["noise:", "at least 1 item"]),
         # sizes
         (
-            lambda p: p["classifier"].update(batch_size=0),
-            ["classifier.batch_size:", "greater than 0", "(got 0)"],
+            lambda p: p["classifiers"]["clean"].update(batch_size=0),
+            ["classifiers.clean.batch_size:", "greater than 0", "(got 0)"],
         ),
         (
             lambda p: p["denoisers"]["unet"].update(batch_size=-4),
             ["denoisers.unet.batch_size:", "greater than 0", "(got -4)"],
         ),
         (lambda p: p["data"].update(validation_size=0), ["data.validation_size:", "(got 0)"]),
-        (lambda p: p["classifier"].update(dropout=1.0), ["classifier.dropout:", "less than 1", "(got 1.0)"]),
+        (
+            lambda p: p["classifiers"]["clean"].update(dropout=1.0),
+            ["classifiers.clean.dropout:", "less than 1", "(got 1.0)"],
+        ),
         (
             lambda p: p["train_noise"].update(clean_fraction=-0.1),
             ["train_noise.clean_fraction:", "(got -0.1)"],
@@ -126,11 +135,11 @@ def test_defaults_fill_optional_keys(raw):
         (lambda p: p["denoisers"]["cae"].update(loss="l2"), ["denoisers.cae.loss:", "(got 'l2')"]),
         (
             lambda p: p["denoisers"].update(none=p["denoisers"]["cae"]),
-            ["denoisers:", "denoiser name 'none' must be alphanumeric/underscore"],
+            ["denoisers:", "name 'none' must be alphanumeric/underscore"],
         ),
         (
             lambda p: p["denoisers"].update({"my-cae": p["denoisers"]["cae"]}),
-            ["denoisers:", "denoiser name 'my-cae'"],
+            ["denoisers:", "name 'my-cae'"],
         ),
         (lambda p: p["denoisers"]["dncnn"].update(depth=2), ["denoisers.dncnn.depth:", "(got 2)"]),
         (
@@ -157,7 +166,27 @@ def test_defaults_fill_optional_keys(raw):
             lambda p: p["denoisers"].update(lmmse=p["denoisers"]["cae"]),
             ["denoiser names ['lmmse'] are used twice"],
         ),
-        (lambda p: p["tune"].update(name="none"), ["denoiser name 'none' must be"]),
+        (lambda p: p["tune"].update(name="none"), ["name 'none' must be"]),
+        (lambda p: p["guided"].update(name="unet"), ["denoiser names ['unet'] are used twice"]),
+        (lambda p: p["guided"].update(base="bm3d"), ["guided.base='bm3d' is not in denoisers"]),
+        (
+            lambda p: p["guided"].update(classifier="robust"),
+            ["guided.classifier='robust' is not in classifiers"],
+        ),
+        (lambda p: p.update(classifiers={}), ["classifiers:", "at least 1 item"]),
+        (
+            lambda p: p["classifiers"].update({"my clf": p["classifiers"]["clean"]}),
+            ["classifiers:", "name 'my clf'"],
+        ),
+        (
+            lambda p: p["classifiers"]["clean"].update(noise_augmentation="maybe"),
+            ["classifiers.clean.noise_augmentation:", "(got 'maybe')"],
+        ),
+        (lambda p: p["distribute"].update(strategy="tpu"), ["distribute.strategy:", "(got 'tpu')"]),
+        (
+            lambda p: p["guided"].update(classification_weight=-1),
+            ["guided.classification_weight:", "(got -1)"],
+        ),
         (
             lambda p: p["evaluate"].update(headline_level=0.55),
             ["evaluate.headline_level=0.55 is not a level of noise.gaussian"],
@@ -185,16 +214,16 @@ def test_bad_values_name_key_and_value(raw, edit, expected):
 
 
 def test_missing_section(raw):
-    del raw["classifier"]
-    assert "classifier: Field required" in error_of(raw)
+    del raw["classifiers"]
+    assert "classifiers: Field required" in error_of(raw)
 
 
 def test_every_problem_is_reported(raw):
-    raw["classifier"]["epocs"] = 1
+    raw["classifiers"]["clean"]["epocs"] = 1
     raw["denoisers"]["cae"]["batch_size"] = 0
     lines = error_of(raw).splitlines()
     assert len(lines) == 3
-    assert any(line.strip().startswith("classifier.epocs:") for line in lines)
+    assert any(line.strip().startswith("classifiers.clean.epocs:") for line in lines)
     assert any(line.strip().startswith("denoisers.cae.batch_size:") for line in lines)
 
 
@@ -216,7 +245,7 @@ def test_non_mapping_top_level():
 def test_params_are_frozen(base):
     params = parse_params(copy.deepcopy(base))
     with pytest.raises(ValueError):
-        params.classifier.epochs = 3
+        params.classifiers["clean"].epochs = 3
 
 
 def test_missing_file(tmp_path):
@@ -241,10 +270,12 @@ def test_empty_yaml_file(tmp_path):
 
 def test_load_params_names_the_file_in_schema_errors(tmp_path, base):
     raw = copy.deepcopy(base)
-    raw["classifier"]["epochs"] = "ten"
+    raw["classifiers"]["clean"]["epochs"] = "ten"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match=f"^{re.escape(str(path))}: invalid params\n  classifier.epochs"):
+    with pytest.raises(
+        ParamsError, match=f"^{re.escape(str(path))}: invalid params\n  classifiers.clean.epochs"
+    ):
         load_params(path)
 
 

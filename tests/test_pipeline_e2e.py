@@ -35,13 +35,20 @@ def tiny_params(data_path: Path) -> dict:
     params["tune"]["final"] = dict(epochs=1, batch_size=32, train_size=64)
     params["classical"] = dict(
         methods={
-            "lmmse": None, "median": None, "gaussian": None, "tv": 20, "wavelet": None, "nl_means": None
+            "lmmse": None,
+            "median": None,
+            "gaussian": None,
+            "tv": 20,
+            "wavelet": None,
+            "nl_means": None,
         },
         fit_size=20,
         lmmse_train_size=100,
         workers=1,
     )
-    params["classifier"].update(filters=4, dense_units=8, epochs=2, batch_size=32)
+    for config in params["classifiers"].values():
+        config.update(filters=4, dense_units=8, epochs=2, batch_size=32)
+    params["guided"].update(epochs=1, batch_size=32, train_size=64)
     params["evaluate"].update(batch_size=64, sample_images=2, headline_level=params["noise"]["gaussian"][1])
     return params
 
@@ -59,9 +66,9 @@ def changed_stages(repo) -> set[str]:
     return set(status)
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
+def make_project(repo: Path, edit=None) -> Path:
+    """This project's pipeline with tiny MNIST and tiny params (``edit(params)`` first) in ``repo``,
+    committed to a fresh git + DVC repository."""
     for item in ("pipeline", "stages", "dvc.yaml"):
         source = ROOT / item
         if source.is_dir():
@@ -71,12 +78,21 @@ def repo(tmp_path_factory):
     data = repo / "external" / "mnist.npz"
     data.parent.mkdir()
     np.savez(data, **tiny_mnist())
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(Path("external/mnist.npz"))))
+    params = tiny_params(Path("external/mnist.npz"))
+    if edit:
+        edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     git_user = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
     run(["git", *git_user, "commit", "-qm", "tiny project"], repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_project(tmp_path_factory.mktemp("repo"))
     run(["dvc", "repro"], repo)
     return repo
 
@@ -85,9 +101,19 @@ def test_repro_writes_every_output(repo):
     params = parse_params(yaml.safe_load((repo / "params.yaml").read_text()))
     scores = pd.read_csv(repo / "results/evaluate/scores.csv")
     denoisers = ["none", *params.all_denoisers]
-    assert denoisers[-7:] == ["unet_tuned", "gaussian", "lmmse", "median", "nl_means", "tv", "wavelet"]
+    assert denoisers[-8:] == [
+        "unet_tuned",
+        "unet_guided",
+        "gaussian",
+        "lmmse",
+        "median",
+        "nl_means",
+        "tv",
+        "wavelet",
+    ]
     cells = sum(len(levels) for levels in params.noise.values())
-    assert len(scores) == cells * len(denoisers)
+    assert list(scores["classifier"].unique()) == ["clean", "noise_aug"]
+    assert len(scores) == cells * len(denoisers) * 2
     assert set(scores["denoiser"]) == set(denoisers)
     for column in (
         "noise",
@@ -107,13 +133,20 @@ def test_repro_writes_every_output(repo):
     assert (scores["accuracy_low"] <= scores["accuracy"]).all()
     assert (scores["accuracy"] <= scores["accuracy_high"]).all()
     # Level 0 is the clean test set for every noise type: identical rows.
-    clean = scores[scores["level"] == 0].groupby("denoiser")["accuracy"].nunique()
+    clean = scores[scores["level"] == 0].groupby(["denoiser", "classifier"])["accuracy"].nunique()
     assert (clean == 1).all()
     assert not scores.loc[scores["noise"] == "speckle", "seen_in_training"].any()
 
     metrics = json.loads((repo / "results/evaluate/metrics.json").read_text())
     assert set(denoisers) <= set(metrics)
     assert 0 <= metrics["cae"]["mean_noisy_accuracy"] <= 1
+    assert 0 <= metrics["unet_guided"]["mean_gaussian_accuracy_noise_aug"] <= 1
+    timing = json.loads((repo / "results/evaluate/timing.json").read_text())
+    assert set(timing["denoise_seconds"]) == set(denoisers) and timing["stage_seconds"] > 0
+    for name in params.classifiers:
+        assert (repo / f"models/classifiers/{name}.keras").is_file()
+        live = json.loads((repo / f"results/train_classifier/{name}/metrics.json").read_text())
+        assert 0 <= live["clean_test_accuracy"] <= 1
     for path in ("accuracy.md", "accuracy_vs_level.png", "samples.png", "curves/gaussian.csv"):
         assert (repo / "results/evaluate" / path).stat().st_size > 0
     for name in params.learned:
@@ -122,7 +155,8 @@ def test_repro_writes_every_output(repo):
         assert live["epochs_run"] >= 1
     assert "## gaussian" in (repo / "results/evaluate/accuracy.md").read_text()
     confusion = pd.read_csv(repo / "results/evaluate/confusion.csv")
-    assert confusion.groupby("denoiser")["count"].sum().drop("tv").eq(50).all()
+    counts = confusion.groupby(["denoiser", "classifier"])["count"].sum()
+    assert counts.drop("tv", level="denoiser").eq(50).all() and len(counts) == 2 * len(denoisers)
     best = json.loads((repo / "results/tune/best_hyperparameters.json").read_text())
     assert best["completed"] == 2 and best["failed"] == 0
     fits = json.loads((repo / "results/classical/fits.json").read_text())
@@ -134,6 +168,7 @@ def test_repro_writes_every_output(repo):
 def test_report_links_its_figures(repo):
     report = (repo / "results/report.md").read_text()
     assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
+    assert "## Rival defenses" in report and "against the noise-augmented classifier alone" in report
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (repo / "results" / link).stat().st_size > 0, link
     assert (repo / "results/report/robustness.csv").is_file()
@@ -164,9 +199,9 @@ def test_evaluation_param_reruns_only_evaluate(repo):
 
 
 def test_classifier_param_does_not_retrain_denoisers(repo):
-    original = edit_params(repo, lambda p: p["classifier"].update(dense_units=16))
+    original = edit_params(repo, lambda p: p["classifiers"]["noise_aug"].update(dense_units=16))
     try:
-        assert changed_stages(repo) == {"train_classifier", "report"}
+        assert changed_stages(repo) == {"train_classifier@noise_aug", "report"}
         # evaluate only reruns once the classifier's output actually changes
     finally:
         (repo / "params.yaml").write_text(original)

@@ -28,16 +28,6 @@ def test_deep_merge_merges_mappings_and_replaces_the_rest():
     assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}  # not modified
 
 
-def test_seed_preset_adds_the_seed_recipe(params_file):
-    apply_preset("seed", params_file)
-    params = load_params(params_file)
-    recipe = params.denoisers["seed_unet_bn"]
-    assert recipe.architecture == "unet_bn" and recipe.loss == "mse" and recipe.epochs == 10
-    assert recipe.batch_size == 256 and recipe.train_size is None and not recipe.fresh_noise
-    assert recipe.train_noise == {"gaussian": [0.5]}
-    assert set(params.denoisers) == {"cae", "unet", "unet_bn", "dncnn", "seed_unet_bn"}
-
-
 def test_full_preset_widens_the_grid_and_keeps_other_keys(params_file):
     before = load_params(params_file)
     apply_preset("full", params_file)
@@ -47,19 +37,20 @@ def test_full_preset_widens_the_grid_and_keeps_other_keys(params_file):
     assert params.denoisers["unet"].architecture == before.denoisers["unet"].architecture
     assert params.classical.methods["nl_means"] is None
     assert params.evaluate == before.evaluate
+    assert params.classifiers["noise_aug"].epochs == 12 and params.classifiers["noise_aug"].noise_augmentation
 
 
 def test_unknown_preset_lists_the_available_ones(params_file):
-    with pytest.raises(ParamsError, match=r"no\.yaml: no such preset; available: \['full', 'seed'\]"):
+    with pytest.raises(ParamsError, match=r"no\.yaml: no such preset; available: \['full'\]"):
         apply_preset("no", params_file)
 
 
 def test_invalid_result_leaves_params_untouched(tmp_path, params_file):
     presets = tmp_path / "presets"
     presets.mkdir()
-    (presets / "bad.yaml").write_text(yaml.safe_dump({"classifier": {"epochs": 0}}))
+    (presets / "bad.yaml").write_text(yaml.safe_dump({"classifiers": {"clean": {"epochs": 0}}}))
     before = params_file.read_text()
-    with pytest.raises(ParamsError, match=r"classifier\.epochs:.*\(got 0\)"):
+    with pytest.raises(ParamsError, match=r"classifiers\.clean\.epochs:.*\(got 0\)"):
         apply_preset("bad", params_file, presets)
     assert params_file.read_text() == before
 
@@ -67,5 +58,5 @@ def test_invalid_result_leaves_params_untouched(tmp_path, params_file):
 def test_cli_exit_codes(params_file, capsys):
     assert main(["nope", "--params", str(params_file)]) == 2
     assert "no such preset" in capsys.readouterr().err
-    assert main(["seed", "--params", str(params_file)]) == 0
-    assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == ["full", "seed"]
+    assert main(["full", "--params", str(params_file)]) == 0
+    assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == ["full"]

@@ -119,7 +119,10 @@ def test_summary(scores):
         "gaussian_0.5_ssim",
         "mCE",
     }
+    keys |= {"mean_gaussian_accuracy_cnn", "mean_gaussian_accuracy_other"}  # every classifier
     assert set(result["none"]) == keys and set(result["cae"]) == keys | {"mean_gap_recovered"}
+    assert result["none"]["mean_gaussian_accuracy_cnn"] == pytest.approx((0.90 + 0.40) / 2)
+    assert result["none"]["mean_gaussian_accuracy_other"] == 0.0
     # CE per noise type: summed error over noisy levels / the same for no denoiser
     ce_gaussian, ce_speckle = (0.06 + 0.20) / (0.10 + 0.60), 0.38 / 0.30
     assert result["none"]["mCE"] == 1.0
@@ -150,11 +153,13 @@ def test_summary_headline_key_format(scores):
 def test_markdown_tables(scores):
     text = markdown_tables(add_intervals(scores, ["gaussian"]), DENOISERS)
     assert text.startswith("# Classifier accuracy (%) by noise level and denoiser")
-    assert "## gaussian (seen in denoiser training)" in text
-    assert "## speckle (unseen by the denoisers)" in text
-    assert text.count("\n## ") == 2
+    assert "## gaussian (seen in denoiser training), classifier cnn" in text
+    assert "## speckle (unseen by the denoisers), classifier other" in text
+    assert text.count("\n## ") == 4  # noise types x classifiers
     assert text.index("## gaussian") < text.index("## speckle")
-    speckle = text[text.index("## speckle") :]
+    speckle = text[
+        text.index("## speckle") : text.index("## speckle (unseen by the denoisers), classifier other")
+    ]
     lines = [line for line in speckle.splitlines() if line.startswith("|")]
     header, body = lines[0], lines[2:]
     assert [cell.strip() for cell in header.split("|")[1:-1]] == ["level", "none", "cae"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -222,6 +223,32 @@ def test_interrupted_hyperband_search_resumes_at_the_interrupted_trial(tmp_path,
         result = tuning.run_search(resumed, *data, epochs=2)
     assert resumed_ran == [interrupted]  # the completed trial is not re-run
     assert result["completed"] == 2 and set(resumed.oracle.trials) == {done, interrupted}
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Sends SIGINT to this process in the middle of the first fit it sees."""
+
+    sent = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not CtrlC.sent:
+            CtrlC.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_during_a_trial_leaves_it_running_and_the_rerun_resumes_it(tmp_path, data):
+    keras.utils.set_random_seed(0)
+    tuner = make_hyperband(tmp_path)
+    with eagerly(), pytest.raises(KeyboardInterrupt, match="deferred to a batch boundary"):
+        tuning.run_search(tuner, *data, epochs=2, callbacks=[CtrlC()])
+    statuses = [trial.status for trial in tuning._trials(tuner)]
+    assert statuses == [TrialStatus.RUNNING]  # not FAILED: keras-tuner would never rerun it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+    resumed = make_hyperband(tmp_path)
+    with eagerly():
+        result = tuning.run_search(resumed, *data, epochs=2)
+    assert result["completed"] == 2 and result["failed"] == 0
 
 
 def failing_tuner(tmp_path, monkeypatch, max_epochs: int):

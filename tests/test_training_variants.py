@@ -1,0 +1,132 @@
+"""Noise-augmented classifier, task-guided fine-tune, residual U-Nets and the distribute strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.distribute import get_strategy
+from pipeline.evaluation import evaluate_grid
+from pipeline.models import build_classifier, build_denoiser, build_unet
+from pipeline.params import ClassifierParams, GuidedParams
+from pipeline.training import FreshNoisePairs, fit_guided, seed_everything, train_classifier
+from tests.conftest import tiny_mnist
+
+LEVELS = {"gaussian": [0.3, 0.5]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    arrays = tiny_mnist(n_train=64, n_test=16, seed=4)
+    return (
+        arrays["x_train"].astype(np.float32) / 255,
+        arrays["y_train"],
+        arrays["x_test"].astype(np.float32) / 255,
+        arrays["y_test"],
+    )
+
+
+def test_fresh_noise_pairs_keep_labels_aligned_with_their_images(data):
+    x, y, _, _ = data
+    pairs = FreshNoisePairs(
+        x, {"gaussian": [0.0001]}, batch_size=16, seed=3, epoch_size=32, labels=y, targets="both"
+    )
+    noisy, targets = pairs[0]
+    assert set(targets) == {"image", "probs"} and noisy.shape == targets["image"].shape == (16, 28, 28)
+    for image, label in zip(targets["image"], targets["probs"], strict=True):
+        index = int(np.argmin(np.abs(x - image).sum(axis=(1, 2))))
+        assert y[index] == label
+    noisy, labels = FreshNoisePairs(x, LEVELS, 16, 3, 32, labels=y, targets="labels")[1]
+    assert labels.shape == (16,) and noisy.shape == (16, 28, 28)
+    with pytest.raises(ValueError, match="targets='labels' needs labels"):
+        FreshNoisePairs(x, LEVELS, 16, 3, targets="labels")
+
+
+def test_noise_augmented_classifier_trains_on_noisy_validation(data):
+    x, y, xv, yv = data
+    config = ClassifierParams(filters=4, dense_units=8, epochs=2, batch_size=16, noise_augmentation=True)
+    seed_everything(1)
+    model = build_classifier(4, 8, name="aug")
+    history = train_classifier(model, x, y, xv, yv, config, seed=1, levels=LEVELS).history
+    assert len(history["val_accuracy"]) == 2
+    with pytest.raises(ValueError, match="noise_augmentation needs the train_noise levels"):
+        train_classifier(model, x, y, xv, yv, config, seed=1, levels=None)
+
+
+def test_guided_fine_tune_moves_the_denoiser_and_freezes_the_classifier(data):
+    x, y, xv, yv = data
+    seed_everything(2)
+    denoiser, classifier = build_unet(4, name="d", residual=True), build_classifier(4, 8)
+    before_denoiser, before_classifier = denoiser.get_weights(), classifier.get_weights()
+    config = GuidedParams(base="d", epochs=2, batch_size=16, train_size=32, classification_weight=0.5)
+    history = fit_guided(denoiser, classifier, x, y, xv, yv, LEVELS, config, seed=2).history
+    assert {"val_loss", "val_image_mse", "val_probs_accuracy"} <= set(history)
+    for a, b in zip(classifier.get_weights(), before_classifier, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(denoiser.get_weights(), before_denoiser, strict=True))
+    assert denoiser.output_shape == (None, 28, 28)
+
+
+@pytest.mark.parametrize("architecture", ["unet", "unet_bn"])
+def test_residual_unet_is_the_identity_when_it_predicts_no_noise(architecture):
+    model = build_denoiser(architecture, 4, "r", residual=True)
+    plain = build_denoiser(architecture, 4, "p")
+    assert model.count_params() == plain.count_params()  # same layers, linear head instead of sigmoid
+    head = model.get_layer("r_noise")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    images = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(images, verbose=0), images, atol=1e-6)
+
+
+def test_residual_only_for_unets():
+    with pytest.raises(ValueError, match="residual applies to unet and unet_bn, not 'cae'"):
+        build_denoiser("cae", 4, "c", residual=True)
+
+
+def test_strategies_on_one_cpu():
+    import tensorflow as tf
+
+    default = get_strategy("auto")
+    assert default.num_replicas_in_sync == 1 and not isinstance(default, tf.distribute.MirroredStrategy)
+    mirrored = get_strategy("mirrored")
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    with mirrored.scope():  # the same code runs under a mirrored strategy with one CPU replica
+        model = build_classifier(4, 8)
+        model.compile("adam", "sparse_categorical_crossentropy")
+    images = np.zeros((8, 28, 28), np.float32)
+    model.fit(images, np.zeros(8, int), batch_size=4, epochs=1, verbose=0)
+    assert isinstance(get_strategy("one_device"), tf.distribute.OneDeviceStrategy)
+    with pytest.raises(ValueError, match="unknown distribute strategy 'tpu'"):
+        get_strategy("tpu")
+
+
+class MeanClassifier:
+    def __init__(self, offset):
+        self.offset = offset
+
+    def predict(self, images, batch_size, verbose=0):
+        digits = np.clip(np.round(9 * images.reshape(len(images), -1).mean(axis=1)) + self.offset, 0, 9)
+        return np.eye(10, dtype=np.float32)[digits.astype(int)]
+
+
+def test_every_classifier_scores_one_restoration_per_cell():
+    labels = np.arange(10).repeat(2)
+    clean = np.repeat((labels / 9.0).astype(np.float32)[:, None, None], 28, axis=1).repeat(28, axis=2)
+    grids = {"gaussian": (np.array([0.0, 0.5]), np.stack([clean, clean]))}
+    calls = []
+
+    def restorer(images, kind, level):
+        calls.append(level)
+        return images
+
+    classifiers = {"exact": MeanClassifier(0), "off_by_one": MeanClassifier(1)}
+    scores, confusion, _ = evaluate_grid(
+        clean, labels, grids, {"id": restorer}, classifiers, 8, ("gaussian", 0.5)
+    )
+    assert sorted(calls) == [0.0, 0.5]  # once per cell, not once per classifier
+    assert len(scores) == 2 * 2 * 2  # levels x (none, id) x classifiers
+    by_clf = scores.groupby("classifier")["accuracy"].mean()
+    assert by_clf["exact"] == 1.0 and by_clf["off_by_one"] == pytest.approx(0.1)  # only 9 (clipped) is right
+    ssim = scores.pivot_table(index=["level", "denoiser"], columns="classifier", values="ssim")
+    np.testing.assert_array_equal(ssim["exact"], ssim["off_by_one"])  # quality is classifier-free
+    assert set(confusion["classifier"]) == set(classifiers)
