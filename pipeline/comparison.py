@@ -88,7 +88,7 @@ def comparison_markdown(table: pd.DataFrame, noise: str, level: float) -> str:
         "\n\nPSNR/SSIM: mean over the test images of scikit-image's per-image values (data_range 1, "
         "7x7 window), the seed's protocol. Accuracy: the clean-trained classifier on the denoised "
         "images. The published row reports only PSNR and SSIM. Train time: wall time of the final "
-        "fit on this run's machine (for the tuned U-Net without its search; stage times are in "
-        "results/benchmarks/repro.json).\n"
+        "fit on this run's machine (for the tuned U-Net without its search, for the guided denoiser "
+        "only its fine-tune on top of its base; stage times are in results/benchmarks/repro.json).\n"
     )
     return title + shown.to_markdown(index=False, disable_numparse=True) + note
