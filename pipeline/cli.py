@@ -14,6 +14,15 @@ from pipeline.params import Params, ParamsError, load_params
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def training_parser(description: str | None) -> argparse.ArgumentParser:
+    """A stage parser with the arguments every training stage takes: --data, --model, --live."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help="the prepared dataset (.npz)")
+    parser.add_argument("--model", required=True, help="where the trained model goes (.keras)")
+    parser.add_argument("--live", required=True, help="dvclive output directory")
+    return parser
+
+
 def run_stage(main: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser) -> None:
     """Parse argv, validate params.yaml, run ``main``; bad input exits 2 with one clear message."""
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")

@@ -134,6 +134,7 @@ def timing_summary(watch: Stopwatch, total: float) -> dict:
     forward = sum(denoise.values()) + watch.seconds["classify"]
     return {
         "grid_seconds": round(total, 2),
+        "forward_seconds": round(forward, 2),
         "denoise_seconds": denoise,
         "classify_seconds": round(watch.seconds["classify"], 2),
         "metrics_seconds": round(watch.seconds["metrics"], 2),

@@ -63,3 +63,8 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
 
     interval = binomtest(int(correct), int(total)).proportion_ci(confidence, method="wilson")
     return float(interval.low), float(interval.high)
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two (low, high) intervals share a point."""
+    return a[1] >= b[0] and b[1] >= a[0]

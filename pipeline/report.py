@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from pipeline import tables
+from pipeline.metrics import intervals_overlap
 from pipeline.robustness import defense_table, defense_verdict
 
 
@@ -24,13 +25,8 @@ def overlap_note(scores: pd.DataFrame, noise: str, level: float, denoisers: list
         (scores["noise"] == noise) & (scores["level"] == level) & (scores["classifier"] == first)
     ].set_index("denoiser")
     best = cell.loc[denoisers, "accuracy"].idxmax()
-    ties = [
-        name
-        for name in denoisers
-        if name != best
-        and cell.loc[name, "accuracy_high"] >= cell.loc[best, "accuracy_low"]
-        and cell.loc[best, "accuracy_high"] >= cell.loc[name, "accuracy_low"]
-    ]
+    interval = cell[["accuracy_low", "accuracy_high"]].apply(tuple, axis=1)
+    ties = [name for name in denoisers if name != best and intervals_overlap(interval[name], interval[best])]
     tied = f"; intervals overlap with {', '.join(ties)} (not a clear win)" if ties else "; no overlap"
     return f"best at {noise} {level:g}: **{best}** ({100 * cell.loc[best, 'accuracy']:.2f}%){tied}"
 

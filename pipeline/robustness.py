@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.metrics import intervals_overlap, wilson_interval
+
 MIN_GAP = 0.005
 KEYS = ["denoiser", "classifier", "noise"]
 
@@ -96,8 +98,6 @@ def mean_corruption_error(table: pd.DataFrame) -> pd.DataFrame:
 def defense_table(scores: pd.DataFrame, noise: str) -> pd.DataFrame:
     """Mean accuracy over the noisy levels of ``noise`` per denoiser x classifier (every defense
     combination), with a 95% Wilson interval on the pooled correct count over those levels."""
-    from pipeline.metrics import wilson_interval
-
     rows = scores[(scores["noise"] == noise) & (scores["level"] > 0)]
     rows = rows.assign(correct=(rows["accuracy"] * rows["n_images"]).round())
     table = rows.groupby(["denoiser", "classifier"], sort=False).agg(
@@ -123,5 +123,5 @@ def defense_verdict(table: pd.DataFrame, rival: tuple[str, str], margin: float =
         "rival": rival,
         "difference": difference,
         "reaches_margin": difference >= margin,
-        "intervals_apart": bool(b["low"] > r["high"] or r["low"] > b["high"]),
+        "intervals_apart": not intervals_overlap((b["low"], b["high"]), (r["low"], r["high"])),
     }

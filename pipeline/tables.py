@@ -79,11 +79,8 @@ def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) ->
             f"{key}_ssim": round(float(at_headline["ssim"]), 4),
             "mCE": round(float(robust.loc[name, "corruption_error"]), 4),
         }
-        for (denoiser, classifier), row in defenses.iterrows():
-            if denoiser == name:
-                result[name][f"mean_{headline_noise}_accuracy_{classifier}"] = round(
-                    float(row.mean_accuracy), 4
-                )
+        for classifier, mean_accuracy in defenses.loc[name, "mean_accuracy"].items():
+            result[name][f"mean_{headline_noise}_accuracy_{classifier}"] = round(float(mean_accuracy), 4)
         if name != "none":
             result[name]["mean_gap_recovered"] = round(float(robust.loc[name, "mean_gap_recovered"]), 4)
     return result

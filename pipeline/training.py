@@ -126,11 +126,24 @@ def fit_denoiser(
     train = FreshNoisePairs(
         x_train, levels, fit.batch_size, seed, fit.train_size, clean_fraction, fresh_noise
     )
-    val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
     log.info("training %s on %d noisy images per epoch", model.name, train.epoch_size)
+    return _fit_noisy(model, train, x_val, x_val, fit, callbacks)
+
+
+def _fit_noisy(
+    model: keras.Model,
+    train: FreshNoisePairs,
+    x_val: np.ndarray,
+    val_targets,
+    fit: FitParams | ClassifierParams,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> keras.callbacks.History:
+    """``model.fit`` on ``train`` with early stopping on ``x_val`` under ``train``'s noise (drawn
+    once, see :func:`noisy_validation`) against ``val_targets``."""
+    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
     return model.fit(
         train,
-        validation_data=(val_noisy, x_val),
+        validation_data=(val_noisy, val_targets),
         epochs=fit.epochs,
         callbacks=[early_stopping(fit.patience), *callbacks],
     )
@@ -175,7 +188,6 @@ def train_classifier(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    fit = dict(epochs=config.epochs, callbacks=[early_stopping(config.patience), *callbacks])
     if not config.noise_augmentation:
         return model.fit(
             x_train,
@@ -183,16 +195,16 @@ def train_classifier(
             validation_data=(x_val, y_val),
             batch_size=config.batch_size,
             shuffle=True,
-            **fit,
+            epochs=config.epochs,
+            callbacks=[early_stopping(config.patience), *callbacks],
         )
     if not levels:
         raise ValueError("noise_augmentation needs the train_noise levels")
     train = FreshNoisePairs(
         x_train, levels, config.batch_size, seed, None, clean_fraction, labels=y_train, targets="labels"
     )
-    val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
     log.info("training %s with noise augmentation on %d images per epoch", model.name, train.epoch_size)
-    return model.fit(train, validation_data=(val_noisy, y_val), **fit)
+    return _fit_noisy(model, train, x_val, y_val, config, callbacks)
 
 
 def guided_model(denoiser: keras.Model, classifier: keras.Model) -> keras.Model:
@@ -238,16 +250,10 @@ def fit_guided(
         labels=y_train,
         targets="both",
     )
-    val_noisy = noisy_validation(x_val, levels, seed, clean_fraction)
     log.info(
         "fine-tuning %s with the classifier's loss (weight %g)", denoiser.name, config.classification_weight
     )
-    return model.fit(
-        train,
-        validation_data=(val_noisy, {"image": x_val, "probs": y_val}),
-        epochs=config.epochs,
-        callbacks=[early_stopping(config.patience), *callbacks],
-    )
+    return _fit_noisy(model, train, x_val, {"image": x_val, "probs": y_val}, config, callbacks)
 
 
 def fit_logged(

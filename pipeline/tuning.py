@@ -29,10 +29,12 @@ from pipeline.models import IMAGE_SHAPE, bn_block, conv_block, image_head
 
 log = logging.getLogger(__name__)
 
-SPACE_VERSION = "1"  # bump when the search space or the model code changes
+SPACE_VERSION = "2"  # bump when the search space or the model code changes
 OBJECTIVE = keras_tuner.Objective("val_mse", "min")  # not val_loss: the loss is tuned too
 SSIM_WEIGHT = 0.1
 LOSSES = ("mse", "binary_crossentropy", "mae", "mse_ssim")
+RESIDUAL_LOSSES = ("mse", "mae", "mse_ssim")
+RESIDUAL_LOSS_KEY = "residual_loss"  # the tuner's name for ``loss`` with the residual head
 
 
 class TuningError(RuntimeError):
@@ -51,17 +53,27 @@ def mse_ssim(y_true, y_pred):
 
 
 def _declare_space(hp: keras_tuner.HyperParameters) -> dict[str, object]:
-    """Register the search space on ``hp`` and return the current values."""
-    return {
+    """Register the search space on ``hp`` and return the current values.
+
+    ``loss`` depends on ``residual``: binary cross-entropy needs the sigmoid head, because the
+    residual head's clip has no gradient where it clips (a search once picked that pair on noise).
+    """
+    values = {
         "depth": hp.Choice("depth", [2, 3], default=2),
         "filters": hp.Choice("filters", [8, 16, 24, 32], default=16),
         "batchnorm": hp.Boolean("batchnorm", default=True),
         "upsampling": hp.Choice("upsampling", ["upsample", "transpose"], default="transpose"),
         "residual": hp.Boolean("residual", default=False),
         "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1, default=0.0),
-        "loss": hp.Choice("loss", list(LOSSES), default="mse"),
-        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3),
     }
+    # Two names: keras-tuner keeps one value per name, so one name under two conditions breaks.
+    with hp.conditional_scope("residual", [False]):
+        sigmoid_loss = hp.Choice("loss", list(LOSSES), default="mse")
+    with hp.conditional_scope("residual", [True]):
+        residual_loss = hp.Choice(RESIDUAL_LOSS_KEY, list(RESIDUAL_LOSSES), default="mse")
+    values["loss"] = residual_loss if values["residual"] else sigmoid_loss
+    values["learning_rate"] = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3)
+    return values
 
 
 def default_values() -> dict[str, object]:
@@ -127,8 +139,10 @@ def _unet(v: Mapping[str, object], name: str) -> keras.Model:
 def build_unet_from(values: Mapping[str, object], name: str = "unet_tuned") -> keras.Model:
     """Compiled U-Net from plain hyperparameter values (missing keys take the space defaults)."""
     v = _resolve(values)
-    if v["loss"] not in LOSSES:
-        raise ValueError(f"unknown loss {v['loss']!r}; allowed: {list(LOSSES)}")
+    losses = RESIDUAL_LOSSES if v["residual"] else LOSSES
+    if v["loss"] not in losses:
+        head = "the residual head" if v["residual"] else "the sigmoid head"
+        raise ValueError(f"loss {v['loss']!r} does not go with {head}; allowed: {list(losses)}")
     model = _unet(v, name)
     loss = mse_ssim if v["loss"] == "mse_ssim" else v["loss"]
     model.compile(optimizer=keras.optimizers.Adam(float(v["learning_rate"])), loss=loss, metrics=["mse"])
@@ -306,6 +320,10 @@ def _best_trial(tuner: keras_tuner.Tuner) -> keras_tuner.engine.trial.Trial:
 
 
 def _space_values(values: Mapping[str, object]) -> dict[str, object]:
+    """A trial's values as plain space values (the loss under ``loss`` whichever head it goes with)."""
+    values = dict(values)
+    if RESIDUAL_LOSS_KEY in values:
+        values["loss"] = values.pop(RESIDUAL_LOSS_KEY)
     return {key: values[key] for key in SPACE_KEYS if key in values}
 
 

@@ -4,10 +4,9 @@ A classifier with ``noise_augmentation`` trains on fresh noise from ``train_nois
 the rival defense to putting a denoiser in front of a clean-trained classifier.
 """
 
-import argparse
 import logging
 
-from pipeline.cli import run_stage
+from pipeline.cli import run_stage, training_parser
 from pipeline.data import DataError, to_float
 from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model
@@ -56,9 +55,6 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = training_parser(__doc__)
     parser.add_argument("--name", required=True, help="a params.yaml classifiers entry")
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--live", required=True, help="dvclive output directory")
     run_stage(main, parser)

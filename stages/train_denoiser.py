@@ -5,10 +5,9 @@ evaluation grid); a denoiser may override the levels and draw its noise once (th
 recipe). Early-stops on the validation split and logs curves with dvclive.
 """
 
-import argparse
 import logging
 
-from pipeline.cli import run_stage
+from pipeline.cli import run_stage, training_parser
 from pipeline.data import DataError, to_float
 from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model
@@ -50,9 +49,6 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = training_parser(__doc__)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--live", required=True, help="dvclive output directory")
     run_stage(main, parser)

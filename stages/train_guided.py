@@ -5,10 +5,9 @@ Starts from ``guided.base`` (a ``denoisers`` entry) and minimises pixel MSE plus
 denoised images, on the same fresh training noise; early-stops on the validation pairs.
 """
 
-import argparse
 import logging
 
-from pipeline.cli import run_stage
+from pipeline.cli import run_stage, training_parser
 from pipeline.data import to_float
 from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, load_model, save_model
@@ -47,10 +46,7 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True)
+    parser = training_parser(__doc__)
     parser.add_argument("--base", required=True, help="the trained denoiser to start from (.keras)")
     parser.add_argument("--classifier", required=True, help="the frozen classifier (.keras)")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--live", required=True, help="dvclive output directory")
     run_stage(main, parser)

@@ -12,11 +12,10 @@ the same command with ``KERASTUNER_TUNER_ID=tuner0``, ``tuner1``, ... on workers
 tuner directory; workers run trials and exit, the chief writes the outputs.
 """
 
-import argparse
 import logging
 import os
 
-from pipeline.cli import run_stage
+from pipeline.cli import run_stage, training_parser
 from pipeline.data import to_float
 from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model, write_json
@@ -86,10 +85,7 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True)
+    parser = training_parser(__doc__)
     parser.add_argument("--tuner-dir", required=True, help="persisted keras-tuner directory")
     parser.add_argument("--best", required=True, help="best hyperparameters (.json)")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--live", required=True, help="dvclive output directory")
     run_stage(main, parser)

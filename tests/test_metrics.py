@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pipeline.metrics import accuracy, psnr, ssim
+from pipeline.metrics import accuracy, intervals_overlap, psnr, ssim
 
 
 def pair(dtype, n=6, seed=0, shape=(28, 28)):
@@ -127,3 +127,12 @@ def test_accuracy_on_hand_made_probabilities():
 def test_shape_mismatch_raises(metric, a, b):
     with pytest.raises(ValueError, match="expected two \\(N, H, W\\) batches of equal shape"):
         metric(np.zeros(a, np.float32), np.zeros(b, np.float32))
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [((0.1, 0.3), (0.2, 0.4), True), ((0.1, 0.2), (0.2, 0.4), True), ((0.1, 0.2), (0.25, 0.4), False)],
+)
+def test_intervals_overlap_is_symmetric_and_closed(a, b, expected):
+    assert intervals_overlap(a, b) is expected
+    assert intervals_overlap(b, a) is expected

@@ -83,7 +83,9 @@ def test_default_build():
 
 def test_every_option_off_the_default_path_builds_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
-    hp = hp_with(depth=3, upsampling="upsample", residual=True, loss="mse_ssim", batchnorm=False, dropout=0.2)
+    hp = hp_with(
+        depth=3, upsampling="upsample", residual=True, residual_loss="mse_ssim", batchnorm=False, dropout=0.2
+    )
     model = tuning.UNetHyperModel().build(hp)
     names = [layer.name for layer in model.layers]
     assert {"unet_tuned_pad", "unet_tuned_crop", "unet_tuned_clip", "unet_tuned_bottom_dropout"} <= set(names)
@@ -119,6 +121,21 @@ def test_build_unet_from_rejects_unknown_keys_and_ignores_tuner_bookkeeping():
         tuning.build_unet_from({"depht": 3})
     model = tuning.build_unet_from({"filters": 8, "tuner/epochs": 2, "tuner/trial_id": "0001"})
     assert model.count_params() < tuning.build_unet_from({}).count_params()
+
+
+def test_binary_crossentropy_is_searched_only_with_the_sigmoid_head():
+    hp = keras_tuner.HyperParameters()
+    tuning._declare_space(hp)
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=tuning.OBJECTIVE, hyperparameters=hp, max_trials=1, seed=0
+    )
+    samples = [tuning._space_values(oracle._random_values()) for _ in range(300)]
+    pairs = {(v["residual"], v["loss"]) for v in samples}
+    assert pairs == {(False, loss) for loss in tuning.LOSSES} | {
+        (True, loss) for loss in tuning.RESIDUAL_LOSSES
+    }
+    with pytest.raises(ValueError, match="'binary_crossentropy' does not go with the residual head"):
+        tuning.build_unet_from({"residual": True, "loss": "binary_crossentropy"})
 
 
 def test_project_name_hashes_space_algorithm_and_budget(monkeypatch):
@@ -239,11 +256,12 @@ class CtrlC(keras.callbacks.Callback):
 def test_ctrl_c_during_a_trial_leaves_it_running_and_the_rerun_resumes_it(tmp_path, data):
     keras.utils.set_random_seed(0)
     tuner = make_hyperband(tmp_path)
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
     with eagerly(), pytest.raises(KeyboardInterrupt, match="deferred to a batch boundary"):
         tuning.run_search(tuner, *data, epochs=2, callbacks=[CtrlC()])
     statuses = [trial.status for trial in tuning._trials(tuner)]
     assert statuses == [TrialStatus.RUNNING]  # not FAILED: keras-tuner would never rerun it
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
     resumed = make_hyperband(tmp_path)
     with eagerly():
