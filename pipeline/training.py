@@ -134,7 +134,7 @@ def _fit_noisy(
     model: keras.Model,
     train: FreshNoisePairs,
     x_val: np.ndarray,
-    val_targets,
+    val_targets: np.ndarray | Mapping[str, np.ndarray],
     fit: FitParams | ClassifierParams,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> keras.callbacks.History:
@@ -147,22 +147,6 @@ def _fit_noisy(
         epochs=fit.epochs,
         callbacks=[early_stopping(fit.patience), *callbacks],
     )
-
-
-def train_denoiser(
-    model: keras.Model,
-    x_train: np.ndarray,
-    x_val: np.ndarray,
-    levels: Mapping[str, Sequence[float]],
-    fit: FitParams,
-    *,
-    loss: str,
-    learning_rate: float,
-    **options,
-) -> keras.callbacks.History:
-    """Compile ``model`` and fit it (see :func:`fit_denoiser` for the options)."""
-    compile_denoiser(model, loss, learning_rate)
-    return fit_denoiser(model, x_train, x_val, levels, fit, **options)
 
 
 def train_classifier(

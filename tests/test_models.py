@@ -18,7 +18,7 @@ from pipeline.models import (
     build_unet_bn,
 )
 from pipeline.params import FitParams
-from pipeline.training import FreshNoisePairs, seed_everything, train_denoiser
+from pipeline.training import FreshNoisePairs, compile_denoiser, fit_denoiser, seed_everything
 from tests.conftest import tiny_mnist
 
 
@@ -231,22 +231,20 @@ def train_images() -> tuple[np.ndarray, np.ndarray]:
 
 def train_once(x_train, x_val):
     seed_everything(7)
-    model = build_cae(filters=4)
-    history = train_denoiser(
+    model = compile_denoiser(build_cae(filters=4), "binary_crossentropy", learning_rate=1e-3)
+    history = fit_denoiser(
         model,
         x_train,
         x_val,
         LEVELS,
         FitParams(epochs=2, batch_size=16, patience=2, train_size=32),
         seed=7,
-        loss="binary_crossentropy",
-        learning_rate=1e-3,
         clean_fraction=0.1,
     )
     return model, history
 
 
-def test_train_denoiser_is_deterministic(train_images):
+def test_fit_denoiser_is_deterministic(train_images):
     x_train, x_val = train_images
     initial = build_cae(filters=4)  # weights differ from the trained ones below
     first, history = train_once(x_train, x_val)

@@ -1,0 +1,178 @@
+"""Ablations behind the flagship's recipe: which training loss, and what the guided fine-tune buys.
+
+Scored on the validation split only (never the test set) and written to
+``results/benchmarks/ablations.json``:
+
+    python benchmarks/ablations.py [--only losses|guided] [--epochs 2] [--images 2000]
+
+``losses``: the flagship's architecture and fit settings (params ``denoisers.unet_res``)
+trained from scratch for ``--epochs`` over the whole training split with each loss (MSE, MSE +
+0.1 x (1 - SSIM), the per-image log MSE whose mean is mean PSNR up to a constant); PSNR/SSIM
+on the first ``--images`` validation images at gaussian 0.1 / 0.5 / 1.0.
+
+``guided``: variants of the ``guided`` fine-tune of the trained flagship
+(``models/denoisers/<guided.base>.keras``: run ``dvc repro`` first): the classification
+weight, the images per epoch, and a Gaussian-heavy noise mix; the frozen classifier's accuracy
+on the whole validation split at gaussian 0 / 0.5 / 0.7 / 1.0 and PSNR at 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
+from pipeline import metrics  # noqa: E402
+from pipeline.data import to_float  # noqa: E402
+from pipeline.io import load_dataset, load_model, write_json  # noqa: E402
+from pipeline.noise import corrupt  # noqa: E402
+from pipeline.params import load_params  # noqa: E402
+
+OUT = Path("results/benchmarks/ablations.json")
+SCORE_SEED = 7
+# The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so a third of the
+# Gaussian draws are at 0.8 or above (the default mix: 2 of 7 levels).
+GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
+
+
+def log_mse(y_true, y_pred):
+    """0.01 x ln(per-image MSE + 1e-5): minimising its mean maximises mean PSNR (capped at 50 dB)."""
+    from keras import ops
+
+    error = ops.mean(ops.square(ops.cast(y_true, y_pred.dtype) - y_pred), axis=(-2, -1))
+    return 0.01 * ops.log(error + 1e-5)
+
+
+def gaussian_scores(model, clean: np.ndarray, levels, classifier=None, labels=None) -> dict:
+    """PSNR/SSIM (and the classifier's accuracy) of ``model``'s output at each Gaussian level."""
+    scores = {}
+    for level in levels:
+        noisy = corrupt(clean, "gaussian", level, np.random.default_rng(SCORE_SEED)) if level else clean
+        denoised = model.predict(noisy, batch_size=512, verbose=0)
+        if level:
+            scores[f"psnr_{level}"] = round(float(np.mean(metrics.psnr(clean, denoised))), 3)
+            scores[f"ssim_{level}"] = round(float(np.mean(metrics.ssim(clean, denoised))), 4)
+        if classifier is not None:
+            probabilities = classifier.predict(denoised, batch_size=1024, verbose=0)
+            scores[f"accuracy_{level}"] = round(metrics.accuracy(probabilities, labels), 4)
+    return scores
+
+
+def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+    from pipeline.models import build_denoiser
+    from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
+    from pipeline.tuning import mse_ssim
+
+    config = params.denoisers["unet_res"]
+    fit = config.model_copy(update={"epochs": epochs, "train_size": None})
+    x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
+    rows = []
+    for name, loss in (("mse", "mse"), ("mse_ssim", mse_ssim), ("log_mse", log_mse)):
+        print(f"loss {name}: {epochs} epochs", flush=True)
+        seed_everything(params.seed)
+        model = build_denoiser(
+            config.architecture, config.filters, f"ablation_{name}", residual=config.residual
+        )
+        compile_denoiser(model, loss, config.learning_rate)
+        start = time.perf_counter()
+        history = fit_denoiser(
+            model,
+            x_train,
+            x_val,
+            params.train_noise.levels,
+            fit,
+            seed=params.seed,
+            clean_fraction=params.train_noise.clean_fraction,
+        ).history
+        rows.append(
+            {
+                "loss": name,
+                "epochs": epochs,
+                "train_seconds": round(time.perf_counter() - start, 1),
+                "val_mse": [round(v, 5) for v in history["val_mse"]],
+                **gaussian_scores(model, x_val[:images], (0.1, 0.5, 1.0)),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def guided_ablation(params, dataset) -> list[dict]:
+    from pipeline.training import fit_guided, seed_everything
+
+    x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
+    classifier = load_model(f"models/classifiers/{params.guided.classifier}.keras")
+    default = params.guided
+    variants = [
+        ("no fine-tune", None, None),
+        ("default", {}, None),
+        ("weight 0.3", {"classification_weight": 0.3}, None),
+        ("weight 1.0", {"classification_weight": 1.0}, None),
+        ("20,000 images", {"train_size": 20000}, None),
+        (
+            "weight 0.3, 20,000 images, gaussian-heavy",
+            {"classification_weight": 0.3, "train_size": 20000},
+            GAUSSIAN_HEAVY,
+        ),
+    ]
+    rows = []
+    for name, update, gaussian in variants:
+        print(f"guided: {name}", flush=True)
+        seed_everything(params.seed)
+        denoiser = load_model(f"models/denoisers/{default.base}.keras")
+        config = default.model_copy(update=update or {})
+        start = time.perf_counter()
+        if update is not None:
+            levels = dict(params.train_noise.levels, **({"gaussian": gaussian} if gaussian else {}))
+            fit_guided(
+                denoiser,
+                classifier,
+                x_train,
+                dataset.y_train,
+                x_val,
+                dataset.y_val,
+                levels,
+                config,
+                seed=params.seed,
+                clean_fraction=params.train_noise.clean_fraction,
+            )
+        rows.append(
+            {
+                "variant": name,
+                "classification_weight": config.classification_weight if update is not None else None,
+                "train_size": config.train_size if update is not None else None,
+                "train_seconds": round(time.perf_counter() - start, 1),
+                **gaussian_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("losses", "guided"))
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per loss (default 2)")
+    parser.add_argument("--images", type=int, default=2000, help="validation images scored per loss")
+    args = parser.parse_args()
+    params = load_params()
+    dataset = load_dataset("data/prepared/mnist.npz")
+    result = {"machine": describe(), "score_noise_seed": SCORE_SEED, "split": "validation"}
+    if args.only in (None, "losses"):
+        result["losses"] = loss_ablation(params, dataset, args.epochs, args.images)
+    if args.only in (None, "guided"):
+        result["guided"] = guided_ablation(params, dataset)
+    write_json(OUT, result)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
