@@ -36,8 +36,8 @@ from pipeline.params import load_params  # noqa: E402
 
 OUT = Path("results/benchmarks/ablations.json")
 SCORE_SEED = 7
-# The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so a third of the
-# Gaussian draws are at 0.8 or above (the default mix: 2 of 7 levels).
+# The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so 5 of 12 Gaussian
+# draws are at 0.8 or above (the default mix: 1 of 7).
 GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
 
 

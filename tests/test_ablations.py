@@ -1,0 +1,45 @@
+"""benchmarks/ablations.py: the log-MSE loss and the Gaussian scoring it reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import ablations  # noqa: E402
+
+from pipeline import metrics  # noqa: E402
+from pipeline.noise import corrupt  # noqa: E402
+from tests.conftest import tiny_mnist  # noqa: E402
+
+
+def test_log_mse_is_the_scaled_log_of_each_images_mse():
+    rng = np.random.default_rng(0)
+    clean = rng.random((3, 28, 28)).astype(np.float32)
+    noise = rng.normal(0, [[[0.05]], [[0.1]], [[0.3]]], clean.shape)
+    output = np.clip(clean + noise, 0, 1).astype(np.float32)
+    expected = 0.01 * np.log(np.mean((clean - output) ** 2, axis=(1, 2)) + 1e-5)
+    got = keras.ops.convert_to_numpy(ablations.log_mse(clean, output))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # minimising it maximises mean PSNR: -10 log10(mse) = -(1000 / ln 10) x loss where mse >> eps
+    psnr = metrics.psnr(clean, output)
+    np.testing.assert_allclose(-1000 / np.log(10) * got, psnr, rtol=1e-2)
+
+
+def test_gaussian_scores_of_an_identity_model_are_the_noisy_inputs_scores():
+    images = tiny_mnist(n_train=8, n_test=32, seed=2)["x_test"].astype(np.float32) / 255
+    labels = np.arange(32) % 10
+    identity = keras.Sequential([keras.Input((28, 28)), keras.layers.Identity()])
+    always_three = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    weights = always_three.get_weights()
+    always_three.set_weights([np.zeros_like(weights[0]), np.eye(10, dtype=np.float32)[3] * 5])
+    scores = ablations.gaussian_scores(identity, images, (0.0, 0.5), always_three, labels)
+    noisy = corrupt(images, "gaussian", 0.5, np.random.default_rng(ablations.SCORE_SEED))
+    assert scores["psnr_0.5"] == pytest.approx(np.mean(metrics.psnr(images, noisy)), abs=1e-3)
+    assert scores["ssim_0.5"] == pytest.approx(np.mean(metrics.ssim(images, noisy)), abs=1e-4)
+    assert "psnr_0.0" not in scores  # the clean input is returned unchanged: PSNR would be inf
+    assert scores["accuracy_0.0"] == scores["accuracy_0.5"] == pytest.approx(np.mean(labels == 3), abs=5e-5)
