@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
-from pipeline import metrics  # noqa: E402
 from pipeline.data import to_float  # noqa: E402
+from pipeline.evaluation import classify, image_quality, restore  # noqa: E402
 from pipeline.io import load_dataset, load_model, write_json  # noqa: E402
 from pipeline.noise import corrupt  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
@@ -54,13 +54,13 @@ def gaussian_scores(model, clean: np.ndarray, levels, classifier=None, labels=No
     scores = {}
     for level in levels:
         noisy = corrupt(clean, "gaussian", level, np.random.default_rng(SCORE_SEED)) if level else clean
-        denoised = model.predict(noisy, batch_size=512, verbose=0)
+        denoised = restore(model, noisy, batch_size=512)
         if level:
-            scores[f"psnr_{level}"] = round(float(np.mean(metrics.psnr(clean, denoised))), 3)
-            scores[f"ssim_{level}"] = round(float(np.mean(metrics.ssim(clean, denoised))), 4)
+            quality = image_quality(denoised, clean)
+            scores[f"psnr_{level}"] = round(quality["psnr"], 3)
+            scores[f"ssim_{level}"] = round(quality["ssim"], 4)
         if classifier is not None:
-            probabilities = classifier.predict(denoised, batch_size=1024, verbose=0)
-            scores[f"accuracy_{level}"] = round(metrics.accuracy(probabilities, labels), 4)
+            scores[f"accuracy_{level}"] = round(classify(denoised, labels, classifier, 1024)[0], 4)
     return scores
 
 
