@@ -19,7 +19,14 @@ from pipeline.cli import run_stage, training_parser
 from pipeline.data import to_float
 from pipeline.distribute import get_strategy
 from pipeline.io import load_dataset, save_model, write_json
-from pipeline.training import FreshNoisePairs, fit_denoiser, fit_logged, noisy_validation, seed_everything
+from pipeline.training import (
+    FreshNoisePairs,
+    fit_denoiser,
+    fit_logged,
+    noisy_validation,
+    seed_everything,
+    validation_batches,
+)
 from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
 
 log = logging.getLogger("tune_denoiser")
@@ -54,7 +61,7 @@ def main(args, params):
     result = run_search(
         tuner,
         train,
-        (noisy_validation(val, levels, params.seed, clean_fraction), val),
+        validation_batches(noisy_validation(val, levels, params.seed, clean_fraction), val, final.batch_size),
         epochs=search.max_epochs,
     )
     if not is_chief():  # a distributed-search worker: the chief writes the outputs

@@ -9,7 +9,13 @@ from pipeline.distribute import get_strategy
 from pipeline.evaluation import evaluate_grid
 from pipeline.models import build_classifier, build_denoiser, build_unet
 from pipeline.params import ClassifierParams, GuidedParams
-from pipeline.training import FreshNoisePairs, fit_guided, seed_everything, train_classifier
+from pipeline.training import (
+    FreshNoisePairs,
+    fit_guided,
+    seed_everything,
+    train_classifier,
+    validation_batches,
+)
 from tests.conftest import tiny_mnist
 
 LEVELS = {"gaussian": [0.3, 0.5]}
@@ -130,3 +136,13 @@ def test_every_classifier_scores_one_restoration_per_cell():
     ssim = scores.pivot_table(index=["level", "denoiser"], columns="classifier", values="ssim")
     np.testing.assert_array_equal(ssim["exact"], ssim["off_by_one"])  # quality is classifier-free
     assert set(confusion["classifier"]) == set(classifiers)
+
+
+def test_validation_batches_keep_order_and_dict_targets():
+    x = np.arange(5 * 28 * 28, dtype=np.float32).reshape(5, 28, 28)
+    labels = np.arange(5)
+    batches = list(validation_batches(x, {"image": x, "probs": labels}, batch_size=2).as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x)
+    np.testing.assert_array_equal(np.concatenate([b[1]["probs"] for b in batches]), labels)
+    np.testing.assert_array_equal(np.concatenate([b[1]["image"] for b in batches]), x)
