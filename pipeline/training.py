@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -91,19 +92,50 @@ class FreshNoisePairs(keras.utils.PyDataset):
         self._draw()
 
 
-def validation_batches(x: np.ndarray, y, batch_size: int):
-    """Validation pairs as a batched ``tf.data.Dataset`` (``y``: array or dict of arrays).
+def _without_autotune(dataset):
+    """``dataset`` with tf.data's autotuning off.
 
-    Keras wraps raw arrays in a dataset with an autotuned prefetch and re-creates its iterator
-    after every validation pass; destroying an autotuned iterator waits for tf.data's autotuning
-    thread to wake (it sleeps longer the longer the fit runs), which stalled training for 20-40 s
-    at epoch starts. This dataset has no autotuned stage. The training PyDataset's iterator
-    still has one (README, *Run time*).
+    Keras re-creates its data iterators at every epoch boundary, and destroying an iterator
+    whose pipeline is autotuned waits for tf.data's autotuning thread to wake; that thread
+    sleeps longer the longer the fit runs, which stalled epoch starts by 10-40 s with the CPU
+    idle (README, *Run time*).
     """
-
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+def validation_batches(x: np.ndarray, y, batch_size: int):
+    """Validation pairs as a batched ``tf.data.Dataset`` without autotuning (``y``: array or
+    dict of arrays); Keras would wrap raw arrays in an autotuned one."""
+    import tensorflow as tf
+
+    return _without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
+
+
+def training_batches(pairs: keras.utils.PyDataset):
+    """``pairs`` as a ``tf.data.Dataset`` without autotuning; one iteration is one epoch.
+
+    Every iteration starts with ``pairs.on_epoch_end()`` and then yields the batches in an order
+    shuffled by Python's ``random``. For one fit that is batch for batch what Keras' PyDataset
+    adapter feeds (it calls ``on_epoch_end`` when the fit starts and after every epoch).
+    """
+    import tensorflow as tf
+
+    def epoch():
+        pairs.on_epoch_end()
+        order = list(range(len(pairs)))
+        random.shuffle(order)
+        for index in order:
+            yield pairs[index]
+
+    signature = keras.tree.map_structure(
+        lambda array: tf.TensorSpec((None, *array.shape[1:]), tf.as_dtype(array.dtype)), pairs[0]
+    )
+    dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+    return _without_autotune(dataset.apply(tf.data.experimental.assert_cardinality(len(pairs))))
 
 
 def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
@@ -157,7 +189,8 @@ def _fit_noisy(
     once, see :func:`noisy_validation`) against ``val_targets``."""
     val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
     return model.fit(
-        train,
+        training_batches(train),
+        shuffle=False,  # training_batches shuffles the batch order
         validation_data=validation_batches(val_noisy, val_targets, fit.batch_size),
         epochs=fit.epochs,
         callbacks=[early_stopping(fit.patience), *callbacks],

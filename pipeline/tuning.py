@@ -290,6 +290,7 @@ def run_search(tuner: keras_tuner.Tuner, train, validation, epochs: int, callbac
                 train,
                 validation_data=validation,
                 epochs=epochs,
+                shuffle=False,  # ``train`` comes shuffled (pipeline.training.training_batches)
                 callbacks=[DeferredInterrupt(), *callbacks],
                 verbose=1,
             )

@@ -25,6 +25,7 @@ from pipeline.training import (
     fit_logged,
     noisy_validation,
     seed_everything,
+    training_batches,
     validation_batches,
 )
 from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
@@ -60,7 +61,7 @@ def main(args, params):
     train = FreshNoisePairs(x_train, levels, final.batch_size, params.seed, search.train_size, clean_fraction)
     result = run_search(
         tuner,
-        train,
+        training_batches(train),
         validation_batches(noisy_validation(val, levels, params.seed, clean_fraction), val, final.batch_size),
         epochs=search.max_epochs,
     )

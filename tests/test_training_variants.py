@@ -7,13 +7,15 @@ import pytest
 
 from pipeline.distribute import get_strategy
 from pipeline.evaluation import evaluate_grid
-from pipeline.models import build_classifier, build_denoiser, build_unet
+from pipeline.models import build_cae, build_classifier, build_denoiser, build_unet
 from pipeline.params import ClassifierParams, GuidedParams
 from pipeline.training import (
     FreshNoisePairs,
+    compile_denoiser,
     fit_guided,
     seed_everything,
     train_classifier,
+    training_batches,
     validation_batches,
 )
 from tests.conftest import tiny_mnist
@@ -146,3 +148,38 @@ def test_validation_batches_keep_order_and_dict_targets():
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x)
     np.testing.assert_array_equal(np.concatenate([b[1]["probs"] for b in batches]), labels)
     np.testing.assert_array_equal(np.concatenate([b[1]["image"] for b in batches]), x)
+    assert not validation_batches(x, labels, 2).options().autotune.enabled
+
+
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
+def test_training_batches_train_the_same_weights_as_keras_own_pydataset_adapter(data):
+    """The dataset only removes tf.data's autotuning: same noise draws, same batch order."""
+    x, _, xv, _ = data
+
+    def fit(feed):
+        seed_everything(3)
+        model = compile_denoiser(build_cae(8, name="cae"), "mse", 1e-3)
+        pairs = FreshNoisePairs(x, LEVELS, batch_size=16, seed=1, epoch_size=40)
+        history = model.fit(feed(pairs), epochs=3, shuffle=True, validation_data=(xv, xv), verbose=0)
+        return model.get_weights(), history.history["loss"], pairs.epoch
+
+    own_weights, own_loss, own_epoch = fit(training_batches)
+    keras_weights, keras_loss, keras_epoch = fit(lambda pairs: pairs)
+    assert own_loss == keras_loss and own_loss[0] != own_loss[1]
+    for own, theirs in zip(own_weights, keras_weights, strict=True):
+        np.testing.assert_array_equal(own, theirs)
+    assert own_epoch == 3 and keras_epoch == 4  # Keras also calls on_epoch_end after the last epoch
+
+
+def test_training_batches_draw_new_noise_each_iteration_without_autotuning(data):
+    x, y, _, _ = data
+    pairs = FreshNoisePairs(x, LEVELS, batch_size=16, seed=2, epoch_size=40, labels=y, targets="both")
+    dataset = training_batches(pairs)
+    assert not dataset.options().autotune.enabled and int(dataset.cardinality()) == 3
+    first, second = (list(dataset.as_numpy_iterator()) for _ in range(2))
+    assert sorted(len(noisy) for noisy, _ in first) == [8, 16, 16] and pairs.epoch == 2
+    assert set(first[0][1]) == {"image", "probs"}
+    noisy_first = np.concatenate([noisy for noisy, _ in first])
+    noisy_second = np.concatenate([noisy for noisy, _ in second])
+    assert noisy_first.shape == noisy_second.shape == (40, 28, 28)
+    assert not np.allclose(np.sort(noisy_first.ravel()), np.sort(noisy_second.ravel()))

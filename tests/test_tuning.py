@@ -21,7 +21,7 @@ from keras_tuner.errors import FatalError
 
 from pipeline import tuning
 from pipeline.noise import corrupt_mix
-from pipeline.training import FreshNoisePairs
+from pipeline.training import FreshNoisePairs, training_batches
 from tests.conftest import tiny_mnist
 
 LEVELS = {"gaussian": [0.3], "salt_pepper": [0.1]}
@@ -41,7 +41,8 @@ def search_data():
     """64 training images (one batch, fresh noise per epoch) and 32 fixed noisy validation pairs."""
     val_clean = images(32, seed=2)
     val_noisy = corrupt_mix(val_clean, LEVELS, np.random.default_rng(1))
-    return FreshNoisePairs(images(64, seed=1), LEVELS, batch_size=64, seed=0), (val_noisy, val_clean)
+    train = FreshNoisePairs(images(64, seed=1), LEVELS, batch_size=64, seed=0)
+    return training_batches(train), (val_noisy, val_clean)
 
 
 @pytest.fixture(scope="module")
