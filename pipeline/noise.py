@@ -117,9 +117,12 @@ def corrupt_mix(
     """Corrupt each image with a random recipe: a uniform type, then a uniform level of it.
 
     A ``clean_fraction`` of the images is left clean, so a blind denoiser learns to leave
-    clean digits alone. Used to draw fresh training noise every epoch.
+    clean digits alone. Used to draw fresh training noise every epoch. Empty ``levels``: the
+    images unchanged (as float32).
     """
     images = np.asarray(images, dtype=np.float32)
+    if not levels:
+        return images.copy()
     kinds = list(levels)
     out = images.copy()
     kind_index = rng.integers(len(kinds), size=len(images))

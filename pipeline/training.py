@@ -30,13 +30,15 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-class FreshNoisePairs(keras.utils.PyDataset):
-    """(noisy, target) batches; every epoch draws a new subset and new noise from the recipes.
+class FreshNoisePairs:
+    """(noisy, target) batches of one epoch; :meth:`draw_epoch` draws the next epoch's subset
+    and noise from the recipes (from the seed and the epoch's number, so a rerun replays them).
 
-    ``targets``: ``"clean"`` (denoisers), ``"labels"`` (a noise-augmented classifier; needs
-    ``labels``) or ``"both"`` ({"image": clean, "probs": labels}, the task-guided fine-tune).
-    With ``fresh=False`` the subset and its noise are drawn once and only their order changes
-    between epochs (the seeds' "noise drawn once" recipe).
+    ``targets``: ``"clean"`` (denoisers), ``"labels"`` (a classifier; needs ``labels``) or
+    ``"both"`` ({"image": clean, "probs": labels}, the task-guided fine-tune). Empty ``levels``
+    give the clean images (the clean classifier). With ``fresh=False`` the subset and its noise
+    are drawn once and only their order changes between epochs (the seeds' "noise drawn once"
+    recipe). :func:`training_batches` feeds them to ``fit``.
     """
 
     def __init__(
@@ -51,7 +53,6 @@ class FreshNoisePairs(keras.utils.PyDataset):
         labels: np.ndarray | None = None,
         targets: Literal["clean", "labels", "both"] = "clean",
     ):
-        super().__init__()
         if targets != "clean" and labels is None:
             raise ValueError(f"targets={targets!r} needs labels")
         self.fresh = fresh
@@ -63,33 +64,36 @@ class FreshNoisePairs(keras.utils.PyDataset):
         self.seed = seed
         self.epoch_size = min(epoch_size or len(clean), len(clean))
         self.clean_fraction = clean_fraction
-        self.epoch = 0
-        self._draw()
+        self.epochs_drawn = 0
 
-    def _draw(self) -> None:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        if not self.fresh and self.epoch > 0:
+    def draw_epoch(self) -> None:
+        """Draw the next epoch: a new subset under new noise (or, not ``fresh``, a new order)."""
+        rng = np.random.default_rng([self.seed, self.epochs_drawn])
+        if not self.fresh and self.epochs_drawn > 0:
             order = rng.permutation(self.epoch_size)
             self.clean, self.noisy, self.labels = self.clean[order], self.noisy[order], self.labels[order]
-            return
-        chosen = rng.permutation(len(self.clean_all))[: self.epoch_size]
-        self.clean, self.labels = self.clean_all[chosen], self.labels_all[chosen]
-        self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction)
+        else:
+            chosen = rng.permutation(len(self.clean_all))[: self.epoch_size]
+            self.clean, self.labels = self.clean_all[chosen], self.labels_all[chosen]
+            self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction)
+        self.epochs_drawn += 1
 
     def __len__(self) -> int:
         return math.ceil(self.epoch_size / self.batch_size)
 
     def __getitem__(self, index: int):
+        if not self.epochs_drawn:
+            raise RuntimeError("no epoch drawn yet: call draw_epoch() first")
         batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        if self.targets == "clean":
-            return self.noisy[batch], self.clean[batch]
-        if self.targets == "labels":
-            return self.noisy[batch], self.labels[batch]
-        return self.noisy[batch], {"image": self.clean[batch], "probs": self.labels[batch]}
+        return self.pair(self.noisy[batch], self.clean[batch], self.labels[batch])
 
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._draw()
+    def pair(self, noisy: np.ndarray, clean: np.ndarray, labels: np.ndarray):
+        """One (inputs, targets) batch in the structure ``targets`` asks for."""
+        if self.targets == "clean":
+            return noisy, clean
+        if self.targets == "labels":
+            return noisy, labels
+        return noisy, {"image": clean, "probs": labels}
 
 
 def _without_autotune(dataset):
@@ -115,27 +119,37 @@ def validation_batches(x: np.ndarray, y, batch_size: int):
     return _without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
 
 
-def training_batches(pairs: keras.utils.PyDataset):
+def training_batches(pairs: FreshNoisePairs):
     """``pairs`` as a ``tf.data.Dataset`` without autotuning; one iteration is one epoch.
 
-    Every iteration starts with ``pairs.on_epoch_end()`` and then yields the batches in an order
-    shuffled by Python's ``random``. For one fit that is batch for batch what Keras' PyDataset
-    adapter feeds (it calls ``on_epoch_end`` when the fit starts and after every epoch).
+    Every iteration starts with ``pairs.draw_epoch()`` and then yields the batches in an order
+    shuffled by Python's ``random`` (seeded by :func:`seed_everything`).
     """
     import tensorflow as tf
 
     def epoch():
-        pairs.on_epoch_end()
+        pairs.draw_epoch()
         order = list(range(len(pairs)))
         random.shuffle(order)
         for index in order:
             yield pairs[index]
 
+    first = pairs.clean_all[:1]
+    example = pairs.pair(first.astype(np.float32), first, pairs.labels_all[:1])
     signature = keras.tree.map_structure(
-        lambda array: tf.TensorSpec((None, *array.shape[1:]), tf.as_dtype(array.dtype)), pairs[0]
+        lambda array: tf.TensorSpec((None, *array.shape[1:]), tf.as_dtype(array.dtype)), example
     )
     dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
     return _without_autotune(dataset.apply(tf.data.experimental.assert_cardinality(len(pairs))))
+
+
+def noisy_feeds(
+    train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]
+):
+    """(training, validation) datasets for ``fit``: ``train``'s epochs, and ``x_val`` under
+    ``train``'s noise (drawn once, see :func:`noisy_validation`) against ``val_targets``."""
+    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
+    return training_batches(train), validation_batches(val_noisy, val_targets, train.batch_size)
 
 
 def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
@@ -185,13 +199,12 @@ def _fit_noisy(
     fit: FitParams | ClassifierParams,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> keras.callbacks.History:
-    """``model.fit`` on ``train`` with early stopping on ``x_val`` under ``train``'s noise (drawn
-    once, see :func:`noisy_validation`) against ``val_targets``."""
-    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
+    """``model.fit`` on :func:`noisy_feeds` with early stopping on the validation pairs."""
+    train_batches, val_batches = noisy_feeds(train, x_val, val_targets)
     return model.fit(
-        training_batches(train),
+        train_batches,
         shuffle=False,  # training_batches shuffles the batch order
-        validation_data=validation_batches(val_noisy, val_targets, fit.batch_size),
+        validation_data=val_batches,
         epochs=fit.epochs,
         callbacks=[early_stopping(fit.patience), *callbacks],
     )
@@ -215,27 +228,23 @@ def train_classifier(
     On clean digits, or with ``config.noise_augmentation`` on fresh noise from ``levels`` every
     epoch (validated on the validation split under the same noise, drawn once).
     """
+    if config.noise_augmentation and not levels:
+        raise ValueError("noise_augmentation needs the train_noise levels")
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    if not config.noise_augmentation:
-        return model.fit(
-            x_train,
-            y_train,
-            validation_data=validation_batches(x_val, y_val, config.batch_size),
-            batch_size=config.batch_size,
-            shuffle=True,
-            epochs=config.epochs,
-            callbacks=[early_stopping(config.patience), *callbacks],
-        )
-    if not levels:
-        raise ValueError("noise_augmentation needs the train_noise levels")
+    levels = levels if config.noise_augmentation else {}
     train = FreshNoisePairs(
         x_train, levels, config.batch_size, seed, None, clean_fraction, labels=y_train, targets="labels"
     )
-    log.info("training %s with noise augmentation on %d images per epoch", model.name, train.epoch_size)
+    log.info(
+        "training %s on %d %s images per epoch",
+        model.name,
+        train.epoch_size,
+        "freshly noised" if levels else "clean",
+    )
     return _fit_noisy(model, train, x_val, y_val, config, callbacks)
 
 

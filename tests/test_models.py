@@ -265,6 +265,9 @@ def test_fresh_noise_pairs_batches(train_images):
     x_train, _ = train_images
     pairs = FreshNoisePairs(x_train, LEVELS, batch_size=12, seed=1, epoch_size=32)
     assert len(pairs) == 3  # ceil(32 / 12)
+    with pytest.raises(RuntimeError, match="call draw_epoch"):
+        pairs[0]
+    pairs.draw_epoch()
     noisy, clean = pairs[0]
     assert noisy.shape == clean.shape == (12, 28, 28)
     last_noisy, last_clean = pairs[2]
@@ -281,26 +284,30 @@ def test_fresh_noise_pairs_batches(train_images):
 def test_fresh_noise_pairs_new_noise_each_epoch_and_reproducible():
     clean = np.full((40, 28, 28), 0.5, dtype=np.float32)  # every subset is the same: only noise varies
     pairs = FreshNoisePairs(clean, {"gaussian": [0.2]}, batch_size=8, seed=5, epoch_size=20)
+    pairs.draw_epoch()
     epoch1 = pairs.noisy.copy()
-    pairs.on_epoch_end()
+    pairs.draw_epoch()
     epoch2 = pairs.noisy.copy()
-    assert pairs.epoch == 1
+    assert pairs.epochs_drawn == 2
     assert epoch1.shape == epoch2.shape == (20, 28, 28)
     assert not np.any(np.all(epoch1 == epoch2, axis=(1, 2)))  # every image got new noise
     assert epoch1.std() == pytest.approx(0.2, rel=0.05) and epoch2.std() == pytest.approx(0.2, rel=0.05)
 
     replay = FreshNoisePairs(clean, {"gaussian": [0.2]}, batch_size=8, seed=5, epoch_size=20)
+    replay.draw_epoch()
     assert replay.noisy.tobytes() == epoch1.tobytes()
-    replay.on_epoch_end()
+    replay.draw_epoch()
     assert replay.noisy.tobytes() == epoch2.tobytes()
 
     other = FreshNoisePairs(clean, {"gaussian": [0.2]}, batch_size=8, seed=6, epoch_size=20)
+    other.draw_epoch()
     assert not np.array_equal(other.noisy, epoch1)
 
 
 def test_fresh_noise_pairs_new_subset_each_epoch(train_images):
     x_train, _ = train_images
     pairs = FreshNoisePairs(x_train, LEVELS, batch_size=16, seed=2, epoch_size=32)
+    pairs.draw_epoch()
     first = pairs.clean.copy()
-    pairs.on_epoch_end()
+    pairs.draw_epoch()
     assert not np.array_equal(first, pairs.clean)

@@ -39,12 +39,15 @@ def test_fresh_noise_pairs_keep_labels_aligned_with_their_images(data):
     pairs = FreshNoisePairs(
         x, {"gaussian": [0.0001]}, batch_size=16, seed=3, epoch_size=32, labels=y, targets="both"
     )
+    pairs.draw_epoch()
     noisy, targets = pairs[0]
     assert set(targets) == {"image", "probs"} and noisy.shape == targets["image"].shape == (16, 28, 28)
     for image, label in zip(targets["image"], targets["probs"], strict=True):
         index = int(np.argmin(np.abs(x - image).sum(axis=(1, 2))))
         assert y[index] == label
-    noisy, labels = FreshNoisePairs(x, LEVELS, 16, 3, 32, labels=y, targets="labels")[1]
+    pairs = FreshNoisePairs(x, LEVELS, 16, 3, 32, labels=y, targets="labels")
+    pairs.draw_epoch()
+    noisy, labels = pairs[1]
     assert labels.shape == (16,) and noisy.shape == (16, 28, 28)
     with pytest.raises(ValueError, match="targets='labels' needs labels"):
         FreshNoisePairs(x, LEVELS, 16, 3, targets="labels")
@@ -151,24 +154,41 @@ def test_validation_batches_keep_order_and_dict_targets():
     assert not validation_batches(x, labels, 2).options().autotune.enabled
 
 
-@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
-def test_training_batches_train_the_same_weights_as_keras_own_pydataset_adapter(data):
-    """The dataset only removes tf.data's autotuning: same noise draws, same batch order."""
+def test_a_fit_draws_one_epoch_per_epoch_and_replays_from_its_seed(data):
     x, _, xv, _ = data
 
-    def fit(feed):
+    def fit():
         seed_everything(3)
         model = compile_denoiser(build_cae(8, name="cae"), "mse", 1e-3)
         pairs = FreshNoisePairs(x, LEVELS, batch_size=16, seed=1, epoch_size=40)
-        history = model.fit(feed(pairs), epochs=3, shuffle=True, validation_data=(xv, xv), verbose=0)
-        return model.get_weights(), history.history["loss"], pairs.epoch
+        history = model.fit(
+            training_batches(pairs), epochs=3, shuffle=False, validation_data=(xv, xv), verbose=0
+        )
+        return model.get_weights(), history.history["loss"], pairs.epochs_drawn
 
-    own_weights, own_loss, own_epoch = fit(training_batches)
-    keras_weights, keras_loss, keras_epoch = fit(lambda pairs: pairs)
-    assert own_loss == keras_loss and own_loss[0] != own_loss[1]
-    for own, theirs in zip(own_weights, keras_weights, strict=True):
-        np.testing.assert_array_equal(own, theirs)
-    assert own_epoch == 3 and keras_epoch == 4  # Keras also calls on_epoch_end after the last epoch
+    weights, loss, drawn = fit()
+    again_weights, again_loss, _ = fit()
+    assert drawn == 3  # no draw is wasted before the first epoch or after the last
+    assert loss == again_loss and loss[0] != loss[1]
+    for first, second in zip(weights, again_weights, strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_clean_classifier_sees_every_clean_image_once_per_epoch(data):
+    x, y, xv, yv = data
+    pairs = FreshNoisePairs(x, {}, batch_size=16, seed=1, labels=y, targets="labels")
+    epochs = [list(training_batches(pairs).as_numpy_iterator()) for _ in range(2)]
+    for batches in epochs:
+        images = np.concatenate([images for images, _ in batches])
+        labels = np.concatenate([labels for _, labels in batches])
+        order = np.lexsort(images.reshape(len(images), -1).T)
+        np.testing.assert_array_equal(images[order], x[np.lexsort(x.reshape(len(x), -1).T)])
+        np.testing.assert_array_equal(np.sort(labels), np.sort(y))
+    assert not np.array_equal(epochs[0][0][1], epochs[1][0][1])  # reshuffled
+    config = ClassifierParams(filters=4, dense_units=8, epochs=2, batch_size=16)
+    seed_everything(1)
+    history = train_classifier(build_classifier(4, 8), x, y, xv, yv, config, seed=1).history
+    assert len(history["val_accuracy"]) == 2
 
 
 def test_training_batches_draw_new_noise_each_iteration_without_autotuning(data):
@@ -177,7 +197,7 @@ def test_training_batches_draw_new_noise_each_iteration_without_autotuning(data)
     dataset = training_batches(pairs)
     assert not dataset.options().autotune.enabled and int(dataset.cardinality()) == 3
     first, second = (list(dataset.as_numpy_iterator()) for _ in range(2))
-    assert sorted(len(noisy) for noisy, _ in first) == [8, 16, 16] and pairs.epoch == 2
+    assert sorted(len(noisy) for noisy, _ in first) == [8, 16, 16] and pairs.epochs_drawn == 2
     assert set(first[0][1]) == {"image", "probs"}
     noisy_first = np.concatenate([noisy for noisy, _ in first])
     noisy_second = np.concatenate([noisy for noisy, _ in second])
