@@ -1,0 +1,87 @@
+"""Would bfloat16 or XLA give the flagship more training per minute on this machine?
+
+Times the flagship's architecture and batch size (params ``denoisers.unet_res``) under each
+setting: float32 (what the pipeline uses), Keras' ``mixed_bfloat16`` policy (bfloat16 compute,
+float32 weights) and XLA (``jit_compile=True``). Each setting runs in its own process, because
+Keras' dtype policy is global. Each rate is the best of three timed epochs (training) or
+``predict`` calls (inference) after a warm-up one. Images are random: throughput does not
+depend on the pixels. Writes ``results/benchmarks/precision.json`` with images/s and the
+ratio to float32:
+
+    python benchmarks/precision.py [--images 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import timed  # noqa: E402
+from machine import describe  # noqa: E402
+
+from pipeline.io import write_json  # noqa: E402
+from pipeline.params import load_params  # noqa: E402
+
+OUT = Path("results/benchmarks/precision.json")
+SETTINGS = {
+    "float32": ("float32", False),
+    "mixed_bfloat16": ("mixed_bfloat16", False),
+    "xla": ("float32", True),
+}
+
+
+def measure(setting: str, images: int, architecture: str, filters: int, residual: bool, batch: int) -> dict:
+    """Training and inference images/s of a fresh denoiser under ``setting`` (in this process)."""
+    import keras
+    import numpy as np
+
+    from pipeline.models import build_denoiser
+
+    policy, jit = SETTINGS[setting]
+    keras.mixed_precision.set_global_policy(policy)
+    model = build_denoiser(architecture, filters, "flagship", residual=residual)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit)
+    x = np.random.default_rng(0).random((images, 28, 28), dtype=np.float32)
+    train_s = timed(lambda: model.fit(x, x, batch_size=batch, epochs=1, verbose=0), repeats=3)
+    predict_s = timed(lambda: model.predict(x, batch_size=512, verbose=0), repeats=3)
+    return {
+        "policy": policy,
+        "jit_compile": jit,
+        "compute_dtype": keras.mixed_precision.global_policy().compute_dtype,
+        "train_images_per_s": round(images / train_s, 1),
+        "inference_images_per_s": round(images / predict_s, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=4096)
+    parser.add_argument("--setting", choices=SETTINGS, help="time one setting in this process")
+    args = parser.parse_args()
+    flagship = load_params().denoisers["unet_res"]
+    model = (flagship.architecture, flagship.filters, flagship.residual, flagship.batch_size)
+    if args.setting:
+        print(json.dumps(measure(args.setting, args.images, *model)))
+        return
+    rows = {}
+    for setting in SETTINGS:
+        print(f"timing {setting} on {args.images} images", flush=True)
+        command = [sys.executable, __file__, "--setting", setting, "--images", str(args.images)]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        rows[setting] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(rows[setting], flush=True)
+    for row in rows.values():
+        for kind in ("train", "inference"):
+            base = rows["float32"][f"{kind}_images_per_s"]
+            row[f"{kind}_vs_float32"] = round(row[f"{kind}_images_per_s"] / base, 2)
+    result = {"machine": describe(), "images": args.images, "model": "denoisers.unet_res", "settings": rows}
+    write_json(OUT, result)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
