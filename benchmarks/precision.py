@@ -4,9 +4,9 @@ Times the flagship's architecture and batch size (params ``denoisers.unet_res``)
 setting: float32 (what the pipeline uses), Keras' ``mixed_bfloat16`` policy (bfloat16 compute,
 float32 weights) and XLA (``jit_compile=True``). Each setting runs in its own process, because
 Keras' dtype policy is global. Each rate is the best of three timed epochs (training) or
-``predict`` calls (inference) after a warm-up one. Images are random: throughput does not
-depend on the pixels. Writes ``results/benchmarks/precision.json`` with images/s and the
-ratio to float32:
+``predict`` calls (inference) after a warm-up one. Images are random (throughput does not
+depend on the pixels) and fed as tf.data datasets without autotuning, as in the pipeline.
+Writes ``results/benchmarks/precision.json`` with images/s and the ratio to float32:
 
     python benchmarks/precision.py [--images 4096]
 """
@@ -40,17 +40,21 @@ def measure(setting: str, images: int, architecture: str, filters: int, residual
     import numpy as np
 
     from pipeline.models import build_denoiser
+    from pipeline.training import validation_batches
 
     policy, jit = SETTINGS[setting]
     keras.mixed_precision.set_global_policy(policy)
     model = build_denoiser(architecture, filters, "flagship", residual=residual)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit)
+    if model.jit_compile != jit:  # Keras falls back with only a warning, e.g. under op determinism
+        raise RuntimeError(f"{setting}: Keras refused jit_compile={jit}")
     x = np.random.default_rng(0).random((images, 28, 28), dtype=np.float32)
-    train_s = timed(lambda: model.fit(x, x, batch_size=batch, epochs=1, verbose=0), repeats=3)
-    predict_s = timed(lambda: model.predict(x, batch_size=512, verbose=0), repeats=3)
+    train_batches, predict_batches = validation_batches(x, x, batch), validation_batches(x, x, 512)
+    train_s = timed(lambda: model.fit(train_batches, epochs=1, verbose=0), repeats=3)
+    predict_s = timed(lambda: model.predict(predict_batches, verbose=0), repeats=3)
     return {
         "policy": policy,
-        "jit_compile": jit,
+        "jit_compile": model.jit_compile,
         "compute_dtype": keras.mixed_precision.global_policy().compute_dtype,
         "train_images_per_s": round(images / train_s, 1),
         "inference_images_per_s": round(images / predict_s, 1),

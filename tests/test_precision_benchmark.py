@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import precision  # noqa: E402
+
+from pipeline.training import seed_everything  # noqa: E402
+
+TINY = {"images": 32, "architecture": "unet", "filters": 4, "residual": True, "batch": 16}
 
 
 @pytest.fixture
@@ -19,11 +26,20 @@ def restore_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.mark.parametrize(
-    ("setting", "dtype", "jit"),
-    [("float32", "float32", False), ("mixed_bfloat16", "bfloat16", False), ("xla", "float32", True)],
-)
-def test_measure_runs_the_setting(setting, dtype, jit, restore_policy):
-    row = precision.measure(setting, images=32, architecture="unet", filters=4, residual=True, batch=16)
-    assert row["compute_dtype"] == dtype and row["jit_compile"] is jit
+@pytest.mark.parametrize(("setting", "dtype"), [("float32", "float32"), ("mixed_bfloat16", "bfloat16")])
+def test_measure_runs_under_the_settings_dtype_policy(setting, dtype, restore_policy):
+    row = precision.measure(setting, **TINY)
+    assert row["compute_dtype"] == dtype and row["jit_compile"] is False
     assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:Model doesn.t support `jit_compile=True`")
+def test_xla_is_refused_under_op_determinism_and_runs_in_a_fresh_process():
+    seed_everything(0)  # what the pipeline does; Keras then silently turns XLA off
+    with pytest.raises(RuntimeError, match="xla: Keras refused jit_compile=True"):
+        precision.measure("xla", **TINY)
+    command = [sys.executable, "benchmarks/precision.py", "--setting", "xla", "--images", "64"]
+    done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["jit_compile"] is True and row["compute_dtype"] == "float32"
+    assert row["train_images_per_s"] > 0
