@@ -41,13 +41,18 @@ def timed(function, repeats: int = 2) -> float:
 
 
 def bench_model(model, x, y, loss, train_batch, predict_batch) -> dict:
+    """Inference as the evaluate stage runs it (``predict`` on arrays); training as the stages
+    feed it (a non-autotuned ``tf.data`` dataset, see ``pipeline.training.validation_batches``)."""
     import keras
+
+    from pipeline.training import validation_batches
 
     flops = model_flops(model)
     predict_s = timed(lambda: model.predict(x, batch_size=predict_batch, verbose=0))
     trainable = keras.models.clone_model(model)
     trainable.compile(optimizer="adam", loss=loss)
-    train_s = timed(lambda: trainable.fit(x, y, batch_size=train_batch, epochs=1, verbose=0), repeats=1)
+    batches = validation_batches(x, y, train_batch)
+    train_s = timed(lambda: trainable.fit(batches, epochs=1, shuffle=False, verbose=0))
     return {
         "parameters": model.count_params(),
         "forward_mflop_per_image": round(flops / 1e6, 2),
