@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import gaussian_scores  # noqa: E402
+from ablations import SCORE_SEED, gaussian_scores  # noqa: E402
 from machine import describe  # noqa: E402
 
 from pipeline.data import DataError, to_float  # noqa: E402
@@ -149,7 +149,7 @@ def main(args: argparse.Namespace) -> None:
     config = run_config(params, args)
     run_dir = CHECKPOINTS / args.name
     out = RESULTS / f"long_flagship_{args.name}.json"
-    state = load_state(out, config, f"first {args.images} validation images, gaussian seed 7")
+    state = load_state(out, config, f"first {args.images} validation images, gaussian seed {SCORE_SEED}")
     classifier_path = Path(f"models/classifiers/{params.guided.classifier}.keras")
     for needed in (Path(args.data), Path(args.noisy), classifier_path):
         if not needed.is_file():
@@ -160,7 +160,14 @@ def main(args: argparse.Namespace) -> None:
     import keras
 
     from pipeline.models import build_denoiser
-    from pipeline.training import FreshNoisePairs, compile_denoiser, fit_guided, noisy_feeds, seed_everything
+    from pipeline.training import (
+        FreshNoisePairs,
+        compile_denoiser,
+        fit_guided,
+        noisy_validation,
+        seed_everything,
+        validation_batches,
+    )
 
     seed_everything(params.seed)
     dataset = load_dataset(args.data)
@@ -178,7 +185,8 @@ def main(args: argparse.Namespace) -> None:
     state["parameters"] = model.count_params()
     levels, clean_fraction = params.train_noise.levels, params.train_noise.clean_fraction
     pairs = FreshNoisePairs(x_train, levels, config["batch_size"], params.seed, clean_fraction=clean_fraction)
-    _, val_batches = noisy_feeds(pairs, x_val, x_val)
+    val_noisy = noisy_validation(x_val, pairs.levels, pairs.seed, pairs.clean_fraction)
+    val_batches = validation_batches(val_noisy, x_val, pairs.batch_size)
     session = {"started_after_epoch": done, "machine": describe()}
     state["sessions"].append(session)
 
