@@ -63,7 +63,6 @@ def run_config(params, args) -> dict:
         "decay_epoch": args.decay_epoch,
         "train_size": None,
         "seed": params.seed,
-        "guided": params.guided.model_dump(),
     }
 
 
@@ -72,11 +71,16 @@ def load_state(path: Path, config: dict, curve: str) -> dict:
     if not path.is_file():
         return {"config": config, "curve": curve, "epochs": [], "sessions": []}
     state = json.loads(path.read_text())
-    if state["config"] != config:
+    # Older records kept the guided params in the config; they only matter for the fine-tune
+    # after the last epoch, which records the ones it used.
+    stored = {key: value for key, value in state["config"].items() if key != "guided"}
+    if stored != config:
         raise DataError(
             f"{path} was trained with {state['config']}, not {config}: pick another --name, "
             "or delete it and its checkpoints to start over"
         )
+    if "test" not in state:
+        state["config"] = config
     return state
 
 
@@ -236,6 +240,7 @@ def main(args: argparse.Namespace) -> None:
             clean_fraction=clean_fraction,
         )
         test["guided_seconds"] = round(time.perf_counter() - fine_tune, 1)
+        test["guided_params"] = params.guided.model_dump()
         save_model(run_dir / "guided.keras", model)
         test["guided"] = score_test(model, classifier, dataset, Path(args.noisy))
         state["test"] = test

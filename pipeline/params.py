@@ -63,12 +63,32 @@ class TrainNoiseParams(Strict):
     levels: NoiseGrid
 
 
-class FitParams(Strict):
-    """How a learned model is fitted (shared by the denoisers and the tuned U-Net's final fit)."""
+class EpochParams(Strict):
+    """The epochs of a fit: how many, batch size, early stopping, and a final learning-rate drop."""
 
     epochs: PositiveInt = 5
     batch_size: PositiveInt = 128
     patience: PositiveInt = 2
+    lr_drop_epochs: Annotated[int, Field(ge=0)] = 0  # the last epochs, run at a tenth of the learning rate
+
+    @model_validator(mode="after")
+    def _drop_within_epochs(self):
+        if self.lr_drop_epochs and self.lr_drop_epochs >= self.epochs:
+            raise ValueError(
+                f"lr_drop_epochs={self.lr_drop_epochs} must be below epochs={self.epochs} "
+                "(the number of final epochs at a tenth of the learning rate; 0 for none)"
+            )
+        return self
+
+    @property
+    def drop_epoch(self) -> int | None:
+        """The first (0-based) epoch at a tenth of the learning rate; None without a drop."""
+        return self.epochs - self.lr_drop_epochs if self.lr_drop_epochs else None
+
+
+class FitParams(EpochParams):
+    """How a learned model is fitted (shared by the denoisers and the tuned U-Net's final fit)."""
+
     train_size: PositiveInt | None = None  # images drawn per epoch; None = the whole training split
 
 
@@ -113,14 +133,12 @@ class TuneParams(Strict):
     final: FitParams = FitParams()  # the learning rate is a searched hyperparameter
 
 
-class ClassifierParams(Strict):
+class ClassifierParams(EpochParams):
     filters: PositiveInt = 32
     dense_units: PositiveInt = 128
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
     epochs: PositiveInt = 8
-    batch_size: PositiveInt = 128
     learning_rate: PositiveFloat = 1e-3
-    patience: PositiveInt = 2
     # True: every epoch sees fresh noise drawn from train_noise (levels and clean fraction), a
     # rival defense to denoising; validation uses the same noise, drawn once.
     noise_augmentation: bool = False

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from pipeline.noise import corrupt_mix
-from pipeline.params import ClassifierParams, FitParams, GuidedParams
+from pipeline.params import ClassifierParams, EpochParams, FitParams, GuidedParams
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +143,10 @@ def training_batches(pairs: FreshNoisePairs):
     return _without_autotune(dataset.apply(tf.data.experimental.assert_cardinality(len(pairs))))
 
 
-def noisy_feeds(
-    train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]
-):
+def pair_feeds(train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]):
     """(training, validation) datasets for ``fit``: ``train``'s epochs, and ``x_val`` under
-    ``train``'s noise (drawn once, see :func:`noisy_validation`) against ``val_targets``."""
+    ``train``'s noise (drawn once, see :func:`noisy_validation`; none for clean ``train``)
+    against ``val_targets``."""
     val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
     return training_batches(train), validation_batches(val_noisy, val_targets, train.batch_size)
 
@@ -156,6 +155,19 @@ def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
     return keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1
     )
+
+
+def learning_rate_drop(drop_epoch: int) -> keras.callbacks.LearningRateScheduler:
+    """Divide the optimizer's learning rate by ten at the start of epoch ``drop_epoch`` (0-based)."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, rate: rate / 10 if epoch == drop_epoch else rate
+    )
+
+
+def schedule_callbacks(fit: EpochParams) -> list[keras.callbacks.Callback]:
+    """Early stopping on validation loss, and the learning-rate drop if ``fit`` asks for one."""
+    drop = [] if fit.drop_epoch is None else [learning_rate_drop(fit.drop_epoch)]
+    return [early_stopping(fit.patience), *drop]
 
 
 def compile_denoiser(model: keras.Model, loss: str, learning_rate: float) -> keras.Model:
@@ -188,25 +200,25 @@ def fit_denoiser(
         x_train, levels, fit.batch_size, seed, fit.train_size, clean_fraction, fresh_noise
     )
     log.info("training %s on %d noisy images per epoch", model.name, train.epoch_size)
-    return _fit_noisy(model, train, x_val, x_val, fit, callbacks)
+    return _fit_pairs(model, train, x_val, x_val, fit, callbacks)
 
 
-def _fit_noisy(
+def _fit_pairs(
     model: keras.Model,
     train: FreshNoisePairs,
     x_val: np.ndarray,
     val_targets: np.ndarray | Mapping[str, np.ndarray],
-    fit: FitParams | ClassifierParams,
+    fit: EpochParams,
     callbacks: Sequence[keras.callbacks.Callback],
 ) -> keras.callbacks.History:
-    """``model.fit`` on :func:`noisy_feeds` with early stopping on the validation pairs."""
-    train_batches, val_batches = noisy_feeds(train, x_val, val_targets)
+    """``model.fit`` on :func:`pair_feeds` with :func:`schedule_callbacks`."""
+    train_batches, val_batches = pair_feeds(train, x_val, val_targets)
     return model.fit(
         train_batches,
         shuffle=False,  # training_batches shuffles the batch order
         validation_data=val_batches,
         epochs=fit.epochs,
-        callbacks=[early_stopping(fit.patience), *callbacks],
+        callbacks=[*schedule_callbacks(fit), *callbacks],
     )
 
 
@@ -245,7 +257,7 @@ def train_classifier(
         train.epoch_size,
         "freshly noised" if levels else "clean",
     )
-    return _fit_noisy(model, train, x_val, y_val, config, callbacks)
+    return _fit_pairs(model, train, x_val, y_val, config, callbacks)
 
 
 def guided_model(denoiser: keras.Model, classifier: keras.Model) -> keras.Model:
@@ -294,7 +306,7 @@ def fit_guided(
     log.info(
         "fine-tuning %s with the classifier's loss (weight %g)", denoiser.name, config.classification_weight
     )
-    return _fit_noisy(model, train, x_val, {"image": x_val, "probs": y_val}, config, callbacks)
+    return _fit_pairs(model, train, x_val, {"image": x_val, "probs": y_val}, config, callbacks)
 
 
 def fit_logged(

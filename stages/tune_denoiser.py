@@ -23,7 +23,7 @@ from pipeline.training import (
     FreshNoisePairs,
     fit_denoiser,
     fit_logged,
-    noisy_feeds,
+    pair_feeds,
     seed_everything,
 )
 from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
@@ -57,7 +57,7 @@ def main(args, params):
     )
     val = x_val[: search.validation_size]
     train = FreshNoisePairs(x_train, levels, final.batch_size, params.seed, search.train_size, clean_fraction)
-    result = run_search(tuner, *noisy_feeds(train, val, val), epochs=search.max_epochs)
+    result = run_search(tuner, *pair_feeds(train, val, val), epochs=search.max_epochs)
     if not is_chief():  # a distributed-search worker: the chief writes the outputs
         log.info("worker %s: %d trials completed", os.environ["KERASTUNER_TUNER_ID"], result["completed"])
         return

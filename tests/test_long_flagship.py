@@ -88,6 +88,7 @@ def test_a_resumed_run_replays_the_uninterrupted_one(workdir, tmp_path):
     assert [row["level"] for row in base] == [row["level"] for row in guided] == [0.0, 0.5]
     assert base[0]["psnr"] is None and 0 < base[1]["psnr"] < 60
     assert guided[1]["psnr"] != base[1]["psnr"]  # the fine-tune changed the weights
+    assert result["test"]["guided_params"]["classification_weight"] > 0  # what the fine-tune used
     assert all(0 <= row["accuracy"] <= 1 for row in base + guided)
     # only the last epoch's checkpoint is kept, and the fine-tuned model beside it
     kept = sorted(p.name for p in (workdir / "models/long/tiny").glob("*.keras"))
@@ -123,3 +124,18 @@ def test_a_resumed_run_replays_the_uninterrupted_one(workdir, tmp_path):
     assert other.returncode != 0
     assert "long_flagship_tiny.json was trained with" in other.stderr
     assert "pick another --name" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_guided_params_do_not_block_a_resume(tmp_path):
+    """Only the training settings must match; the fine-tune records the guided params it used."""
+    params = long_flagship.load_params(ROOT / "params.yaml")
+    config = long_flagship.run_config(params, long_flagship.parse_args(["--name", "x", *RUN[2:]]))
+    assert "guided" not in config
+    older = config | {"guided": {"epochs": 3}}  # records before the fine-tune kept them here
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"config": older, "curve": "c", "epochs": [], "sessions": []}))
+    assert long_flagship.load_state(path, config, "c")["config"] == config
+    other = {"config": older | {"filters": 99}, "curve": "c", "epochs": [], "sessions": []}
+    path.write_text(json.dumps(other))
+    with pytest.raises(long_flagship.DataError, match="was trained with"):
+        long_flagship.load_state(path, config, "c")

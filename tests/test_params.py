@@ -120,6 +120,14 @@ def test_defaults_fill_optional_keys(raw):
         ),
         (lambda p: p["data"].update(validation_size=0), ["data.validation_size:", "(got 0)"]),
         (
+            lambda p: p["denoisers"]["unet"].update(epochs=4, lr_drop_epochs=4),
+            ["denoisers.unet:", "lr_drop_epochs=4 must be below epochs=4"],
+        ),
+        (
+            lambda p: p["classifiers"]["clean"].update(lr_drop_epochs=-1),
+            ["classifiers.clean.lr_drop_epochs:", "greater than or equal to 0", "(got -1)"],
+        ),
+        (
             lambda p: p["classifiers"]["clean"].update(dropout=1.0),
             ["classifiers.clean.dropout:", "less than 1", "(got 1.0)"],
         ),

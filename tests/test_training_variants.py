@@ -8,10 +8,11 @@ import pytest
 from pipeline.distribute import get_strategy
 from pipeline.evaluation import evaluate_grid
 from pipeline.models import build_cae, build_classifier, build_denoiser, build_unet
-from pipeline.params import ClassifierParams, GuidedParams
+from pipeline.params import ClassifierParams, FitParams, GuidedParams
 from pipeline.training import (
     FreshNoisePairs,
     compile_denoiser,
+    fit_denoiser,
     fit_guided,
     seed_everything,
     train_classifier,
@@ -203,3 +204,16 @@ def test_training_batches_draw_new_noise_each_iteration_without_autotuning(data)
     noisy_second = np.concatenate([noisy for noisy, _ in second])
     assert noisy_first.shape == noisy_second.shape == (40, 28, 28)
     assert not np.allclose(np.sort(noisy_first.ravel()), np.sort(noisy_second.ravel()))
+
+
+def test_the_last_lr_drop_epochs_run_at_a_tenth_of_the_learning_rate(data):
+    x, _, xv, _ = data
+    fit = FitParams(epochs=3, batch_size=16, patience=5, train_size=32, lr_drop_epochs=2)
+    seed_everything(4)
+    model = compile_denoiser(build_cae(4, name="cae"), "mse", 2e-3)
+    history = fit_denoiser(model, x, xv, LEVELS, fit, seed=4).history
+    np.testing.assert_allclose(history["learning_rate"], [2e-3, 2e-4, 2e-4], rtol=1e-6)
+    constant = FitParams(epochs=2, batch_size=16, patience=5, train_size=32)
+    model = compile_denoiser(build_cae(4, name="cae"), "mse", 2e-3)
+    fit_denoiser(model, x, xv, LEVELS, constant, seed=4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
