@@ -12,14 +12,19 @@ on the first ``--images`` validation images at gaussian 0.1 / 0.5 / 1.0.
 
 ``guided``: variants of the ``guided`` fine-tune of the trained flagship
 (``models/denoisers/<guided.base>.keras``: run ``dvc repro`` first), each changing the
-default in one or two ways: the classification weight, the images per epoch, and a
-Gaussian-heavy noise mix; the frozen classifier's accuracy
-on the whole validation split at gaussian 0 / 0.5 / 0.7 / 1.0 and PSNR at 0.5.
+default in one or two ways: the classification weight, the images per epoch, a
+Gaussian-heavy noise mix and the learning rate; the frozen classifier's accuracy on the whole
+validation split at gaussian 0 / 0.5 / 0.7 / 1.0 and PSNR/SSIM there.
+
+``--only`` reruns one section and keeps the other from the existing file; ``runs`` records the
+commit (whose ``dvc.lock`` names the models) and machine of each section's latest run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -117,6 +122,8 @@ def guided_ablation(params, dataset) -> list[dict]:
         ("weight 1.0", {"classification_weight": 1.0}, None),
         ("6,000 images", {"train_size": 6000}, None),
         ("weight 0.3, gaussian-heavy", {"classification_weight": 0.3}, GAUSSIAN_HEAVY),
+        ("lr 1e-4", {"learning_rate": 1e-4}, None),
+        ("lr 1e-4, 3 epochs", {"learning_rate": 1e-4, "epochs": 3}, None),
     ]
     rows = []
     for name, update, gaussian in variants:
@@ -144,12 +151,31 @@ def guided_ablation(params, dataset) -> list[dict]:
                 "variant": name,
                 "classification_weight": config.classification_weight if update is not None else None,
                 "train_size": config.train_size if update is not None else None,
+                "learning_rate": config.learning_rate if update is not None else None,
+                "epochs": config.epochs if update is not None else None,
                 "train_seconds": round(time.perf_counter() - start, 1),
                 **gaussian_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
             }
         )
         print(rows[-1], flush=True)
     return rows
+
+
+def commit() -> str:
+    """The checked-out commit, marked ``-dirty`` when tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    return head.stdout.strip() + ("-dirty" if dirty else "") if head.returncode == 0 else "unknown"
+
+
+def merge(previous: dict, sections: dict, run: dict) -> dict:
+    """``previous`` with ``sections`` replaced, each marked in ``runs`` with ``run``."""
+    result = dict(previous)
+    runs = dict(result.pop("runs", {}))
+    for name, rows in sections.items():
+        result[name] = rows
+        runs[name] = run
+    return result | {"runs": runs}
 
 
 def main() -> None:
@@ -162,12 +188,15 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     dataset = load_dataset("data/prepared/mnist.npz")
-    result = {"machine": describe(), "score_noise_seed": SCORE_SEED, "split": "validation"}
+    run = {"commit": commit(), "machine": describe()}
+    sections = {}
     if args.only in (None, "losses"):
-        result["losses"] = loss_ablation(params, dataset, args.epochs, args.images)
+        sections["losses"] = loss_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "guided"):
-        result["guided"] = guided_ablation(params, dataset)
-    write_json(OUT, result)
+        sections["guided"] = guided_ablation(params, dataset)
+    previous = json.loads(OUT.read_text()) if OUT.exists() and args.only else {}
+    header = {"score_noise_seed": SCORE_SEED, "split": "validation"}
+    write_json(OUT, merge(previous, sections, run) | header)
     print(f"wrote {OUT}")
 
 

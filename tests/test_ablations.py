@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +44,33 @@ def test_gaussian_scores_of_an_identity_model_are_the_noisy_inputs_scores():
     assert scores["ssim_0.5"] == pytest.approx(np.mean(metrics.ssim(images, noisy)), abs=1e-4)
     assert "psnr_0.0" not in scores  # the clean input is returned unchanged: PSNR would be inf
     assert scores["accuracy_0.0"] == scores["accuracy_0.5"] == pytest.approx(np.mean(labels == 3), abs=5e-5)
+
+
+def test_merge_replaces_only_the_rerun_section_and_records_its_run():
+    previous = {
+        "losses": [{"loss": "mse"}],
+        "guided": [{"variant": "old"}],
+        "runs": {"losses": {"commit": "aaa"}, "guided": {"commit": "aaa"}},
+    }
+    merged = ablations.merge(previous, {"guided": [{"variant": "new"}]}, {"commit": "bbb"})
+    assert merged["losses"] == [{"loss": "mse"}]
+    assert merged["guided"] == [{"variant": "new"}]
+    assert merged["runs"] == {"losses": {"commit": "aaa"}, "guided": {"commit": "bbb"}}
+    assert previous["runs"]["guided"] == {"commit": "aaa"}  # the input is not modified
+
+
+def test_commit_names_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ablations.commit() == "unknown"  # not a git repository
+
+    def git(*args):
+        return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "file.txt").write_text("one\n")
+    git("add", "file.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = git("rev-parse", "--short", "HEAD")
+    assert ablations.commit() == head
+    (tmp_path / "file.txt").write_text("two\n")
+    assert ablations.commit() == f"{head}-dirty"
