@@ -162,9 +162,11 @@ def guided_ablation(params, dataset) -> list[dict]:
 
 
 def commit() -> str:
-    """The checked-out commit, marked ``-dirty`` when tracked files differ from it."""
+    """The checked-out commit, marked ``-dirty`` when tracked files outside ``results/benchmarks``
+    (where benchmarks write while others run) differ from it."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    changed = ["git", "diff", "--quiet", "HEAD", "--", ".", f":!{OUT.parent}"]
+    dirty = subprocess.run(changed, capture_output=True).returncode
     return head.stdout.strip() + ("-dirty" if dirty else "") if head.returncode == 0 else "unknown"
 
 

@@ -72,5 +72,13 @@ def test_commit_names_the_checkout(tmp_path, monkeypatch):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
     head = git("rev-parse", "--short", "HEAD")
     assert ablations.commit() == head
+    benchmark = tmp_path / ablations.OUT
+    benchmark.parent.mkdir(parents=True)
+    benchmark.write_text("{}\n")
+    git("add", str(ablations.OUT))
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "two")
+    head = git("rev-parse", "--short", "HEAD")
+    benchmark.write_text('{"rerun": true}\n')
+    assert ablations.commit() == head  # a benchmark result written meanwhile is not code
     (tmp_path / "file.txt").write_text("two\n")
     assert ablations.commit() == f"{head}-dirty"
