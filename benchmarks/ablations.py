@@ -45,6 +45,8 @@ SCORE_SEED = 7
 # The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so 5 of 12 Gaussian
 # draws are at 0.8 or above (the default mix: 1 of 7).
 GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
+# The guided settings each variant's row reports (None for the row without a fine-tune).
+VARIED = ("classification_weight", "train_size", "learning_rate", "epochs")
 
 
 def log_mse(y_true, y_pred):
@@ -149,10 +151,7 @@ def guided_ablation(params, dataset) -> list[dict]:
         rows.append(
             {
                 "variant": name,
-                "classification_weight": config.classification_weight if update is not None else None,
-                "train_size": config.train_size if update is not None else None,
-                "learning_rate": config.learning_rate if update is not None else None,
-                "epochs": config.epochs if update is not None else None,
+                **{key: getattr(config, key) if update is not None else None for key in VARIED},
                 "train_seconds": round(time.perf_counter() - start, 1),
                 **gaussian_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
             }
