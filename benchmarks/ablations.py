@@ -125,7 +125,9 @@ def guided_ablation(params, dataset) -> list[dict]:
         ("6,000 images", {"train_size": 6000}, None),
         ("weight 0.3, gaussian-heavy", {"classification_weight": 0.3}, GAUSSIAN_HEAVY),
         ("lr 1e-4", {"learning_rate": 1e-4}, None),
+        ("lr 1e-4, 2 epochs", {"learning_rate": 1e-4, "epochs": 2}, None),
         ("lr 1e-4, 3 epochs", {"learning_rate": 1e-4, "epochs": 3}, None),
+        ("lr 1e-4, 3 x 6,000 images", {"learning_rate": 1e-4, "epochs": 3, "train_size": 6000}, None),
     ]
     rows = []
     for name, update, gaussian in variants:
