@@ -115,7 +115,6 @@ def guided_ablation(params, dataset) -> list[dict]:
     from pipeline.training import fit_guided, seed_everything
 
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
-    classifier = load_model(f"models/classifiers/{params.guided.classifier}.keras")
     default = params.guided
     variants = [  # each changes the default (params ``guided``) in one or two ways
         ("no fine-tune", None, None),
@@ -133,7 +132,10 @@ def guided_ablation(params, dataset) -> list[dict]:
     for name, update, gaussian in variants:
         print(f"guided: {name}", flush=True)
         seed_everything(params.seed)
+        # Loaded after seeding, in stage train_guided's order: the classifier's dropout draws its
+        # seeds when it is built, so a model loaded earlier makes the fine-tune differ per process.
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
+        classifier = load_model(f"models/classifiers/{default.classifier}.keras")
         config = default.model_copy(update=update or {})
         start = time.perf_counter()
         if update is not None:
