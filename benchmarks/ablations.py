@@ -132,8 +132,8 @@ def guided_ablation(params, dataset) -> list[dict]:
     for name, update, gaussian in variants:
         print(f"guided: {name}", flush=True)
         seed_everything(params.seed)
-        # Loaded after seeding, in stage train_guided's order: the classifier's dropout draws its
-        # seeds when it is built, so a model loaded earlier makes the fine-tune differ per process.
+        # Loaded after seeding, in stage train_guided's order: with the classifier loaded once
+        # before seeding, the fine-tunes differed per process (mechanism not yet pinned down).
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
         classifier = load_model(f"models/classifiers/{default.classifier}.keras")
         config = default.model_copy(update=update or {})
