@@ -46,7 +46,7 @@ SCORE_SEED = 7
 # draws are at 0.8 or above (the default mix: 1 of 7).
 GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
 # The guided settings each variant's row reports (None for the row without a fine-tune).
-VARIED = ("classification_weight", "train_size", "learning_rate", "epochs")
+VARIED = ("classification_weight", "train_size", "learning_rate", "epochs", "classifier_training")
 
 
 def log_mse(y_true, y_pred):
@@ -119,6 +119,7 @@ def guided_ablation(params, dataset) -> list[dict]:
     variants = [  # each changes the default (params ``guided``) in one or two ways
         ("no fine-tune", None, None),
         ("default", {}, None),
+        ("classifier in inference mode", {"classifier_training": False}, None),
         ("weight 0.3", {"classification_weight": 0.3}, None),
         ("weight 1.0", {"classification_weight": 1.0}, None),
         ("6,000 images", {"train_size": 6000}, None),
@@ -132,8 +133,8 @@ def guided_ablation(params, dataset) -> list[dict]:
     for name, update, gaussian in variants:
         print(f"guided: {name}", flush=True)
         seed_everything(params.seed)
-        # Loaded after seeding, in stage train_guided's order: with the classifier loaded once
-        # before seeding, the fine-tunes differed per process (mechanism not yet pinned down).
+        # Loaded after seeding, in stage train_guided's order (Python's `random` shuffles the
+        # batches, and building a model draws from it).
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
         classifier = load_model(f"models/classifiers/{default.classifier}.keras")
         config = default.model_copy(update=update or {})

@@ -168,9 +168,8 @@ def main(args: argparse.Namespace) -> None:
         FreshNoisePairs,
         compile_denoiser,
         fit_guided,
-        noisy_validation,
         seed_everything,
-        validation_batches,
+        validation_feed,
     )
 
     seed_everything(params.seed)
@@ -189,8 +188,7 @@ def main(args: argparse.Namespace) -> None:
     state["parameters"] = model.count_params()
     levels, clean_fraction = params.train_noise.levels, params.train_noise.clean_fraction
     pairs = FreshNoisePairs(x_train, levels, config["batch_size"], params.seed, clean_fraction=clean_fraction)
-    val_noisy = noisy_validation(x_val, pairs.levels, pairs.seed, pairs.clean_fraction)
-    val_batches = validation_batches(val_noisy, x_val, pairs.batch_size)
+    val_batches = validation_feed(pairs, x_val, x_val)
     session = {"started_after_epoch": done, "machine": describe()}
     state["sessions"].append(session)
 

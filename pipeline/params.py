@@ -152,6 +152,10 @@ class GuidedParams(FitParams):
     classifier: str = "clean"  # a ``classifiers`` entry, frozen during the fine-tune
     classification_weight: Annotated[float, Field(ge=0)] = 0.1  # weight of the classifier's loss
     learning_rate: PositiveFloat = 3e-4
+    # The frozen classifier follows the fit's training flag: its dropout stays active, so the
+    # denoiser learns images that a family of thinned classifiers gets right (on validation the
+    # fine-tune pays only this way; README, guided ablation). False: inference mode.
+    classifier_training: bool = True
 
 
 class DistributeParams(Strict):

@@ -143,12 +143,18 @@ def training_batches(pairs: FreshNoisePairs):
     return _without_autotune(dataset.apply(tf.data.experimental.assert_cardinality(len(pairs))))
 
 
-def pair_feeds(train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]):
-    """(training, validation) datasets for ``fit``: ``train``'s epochs, and ``x_val`` under
-    ``train``'s noise (drawn once, see :func:`noisy_validation`; none for clean ``train``)
-    against ``val_targets``."""
+def validation_feed(
+    train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]
+):
+    """The validation dataset that goes with ``train``: ``x_val`` under ``train``'s noise (drawn
+    once, see :func:`noisy_validation`; none for clean ``train``) against ``val_targets``."""
     val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
-    return training_batches(train), validation_batches(val_noisy, val_targets, train.batch_size)
+    return validation_batches(val_noisy, val_targets, train.batch_size)
+
+
+def pair_feeds(train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]):
+    """(training, validation) datasets for ``fit``: ``train``'s epochs and :func:`validation_feed`."""
+    return training_batches(train), validation_feed(train, x_val, val_targets)
 
 
 def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
@@ -260,12 +266,40 @@ def train_classifier(
     return _fit_pairs(model, train, x_val, y_val, config, callbacks)
 
 
-def guided_model(denoiser: keras.Model, classifier: keras.Model) -> keras.Model:
-    """noisy -> {"image": denoised, "probs": frozen classifier(denoised)}, sharing ``denoiser``'s weights."""
+class InferenceMode(keras.layers.Layer):
+    """Calls ``model`` with ``training=False`` whatever mode the enclosing model runs in.
+
+    Keras 3's functional models hand their own ``training`` flag to every nested model, which
+    overrides a ``training=False`` given when the graph was built: inside ``fit`` a nested
+    classifier's dropout would be active (drawing from seeds set when it was loaded).
+    """
+
+    def __init__(self, model: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def call(self, inputs):
+        return self.model(inputs, training=False)
+
+    @property
+    def metrics(self):
+        # Not the wrapped model's: a compiled model's "loss" tracker would shadow the outer one.
+        return list(self._metrics)
+
+
+def guided_model(
+    denoiser: keras.Model, classifier: keras.Model, classifier_training: bool = False
+) -> keras.Model:
+    """noisy -> {"image": denoised, "probs": frozen classifier(denoised)}, sharing ``denoiser``'s weights.
+
+    The classifier runs in inference mode; ``classifier_training`` lets it follow the fit's
+    training flag instead (its dropout active while fitting, Keras' default for nested models).
+    """
     classifier.trainable = False
     inputs = keras.Input(shape=denoiser.input_shape[1:], name="guided_input")
     image = denoiser(inputs)
-    outputs = {"image": image, "probs": classifier(image, training=False)}
+    frozen = classifier if classifier_training else InferenceMode(classifier, name="frozen_classifier")
+    outputs = {"image": image, "probs": frozen(image)}
     return keras.Model(inputs, outputs, name=f"{denoiser.name}_guided")
 
 
@@ -286,7 +320,7 @@ def fit_guided(
     """Fine-tune ``denoiser`` on pixel MSE + ``classification_weight`` x the frozen classifier's
     cross-entropy on the denoised images (task-guided denoising); early-stops on the validation
     pairs' combined loss. History keys: ``loss``, ``image_mse``, ``probs_accuracy`` (and val_)."""
-    model = guided_model(denoiser, classifier)
+    model = guided_model(denoiser, classifier, config.classifier_training)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss={"image": "mse", "probs": "sparse_categorical_crossentropy"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from pipeline.training import (
     compile_denoiser,
     fit_denoiser,
     fit_guided,
+    guided_model,
     seed_everything,
     train_classifier,
     training_batches,
@@ -77,6 +80,51 @@ def test_guided_fine_tune_moves_the_denoiser_and_freezes_the_classifier(data):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(denoiser.get_weights(), before_denoiser, strict=True))
     assert denoiser.output_shape == (None, 28, 28)
+
+
+def test_guided_model_can_run_the_classifier_in_inference_mode():
+    """Keras' functional models pass their training flag to nested models; the wrapper stops it."""
+    denoiser, classifier = build_unet(4, name="d", residual=True), build_classifier(4, 8, dropout=0.9)
+    images = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
+    expected = np.asarray(classifier(denoiser(images), training=False))
+    frozen = guided_model(denoiser, classifier, classifier_training=False)
+    np.testing.assert_allclose(np.asarray(frozen(images, training=True)["probs"]), expected, atol=1e-6)
+    following = guided_model(denoiser, classifier, classifier_training=True)  # dropout active
+    assert not np.allclose(np.asarray(following(images, training=True)["probs"]), expected, atol=1e-3)
+
+
+def _fine_tuned_weights(data, classifier_seed: int, classifier_training: bool) -> list[np.ndarray]:
+    """The denoiser's weights after a fine-tune whose classifier was built under Python seed
+    ``classifier_seed`` (same weights; its dropout layers draw their own seeds when built)."""
+    x, y, xv, yv = data
+    seed_everything(0)
+    weights = build_classifier(4, 8, dropout=0.5).get_weights()
+    random.seed(classifier_seed)
+    classifier = build_classifier(4, 8, dropout=0.5)
+    classifier.set_weights(weights)
+    classifier.compile("adam", "sparse_categorical_crossentropy")  # as loaded from a .keras file
+    seed_everything(3)
+    denoiser = build_unet(4, name="d", residual=True)
+    config = GuidedParams(
+        base="d", epochs=1, batch_size=16, train_size=32, classifier_training=classifier_training
+    )
+    history = fit_guided(denoiser, classifier, x, y, xv, yv, LEVELS, config, seed=3).history
+    for prefix in ("", "val_"):  # the compiled classifier's own "loss" tracker does not shadow it
+        total = history[f"{prefix}image_loss"][0] + 0.1 * history[f"{prefix}probs_loss"][0]
+        assert history[f"{prefix}loss"][0] == pytest.approx(total, rel=1e-3)
+    return denoiser.get_weights()
+
+
+def test_guided_fine_tune_depends_on_the_classifier_dropout_seeds_only_when_dropout_is_active(data):
+    """With dropout active, the seeds its layers drew when the classifier was built (loaded)
+    matter: the stage seeds before it loads, so a rerun replays them."""
+    first, second = (_fine_tuned_weights(data, seed, False) for seed in (1, 2))
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    first, second, again = (_fine_tuned_weights(data, seed, True) for seed in (1, 2, 1))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("architecture", ["unet", "unet_bn"])
