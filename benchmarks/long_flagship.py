@@ -219,11 +219,13 @@ def main(args: argparse.Namespace) -> None:
             (run_dir / old["checkpoint"]).unlink(missing_ok=True)
 
     if len(state["epochs"]) == args.epochs and "test" not in state:
+        # Seeded before the classifier is built: the fine-tune runs its dropout, whose seeds
+        # are drawn from Python's random then (stage train_guided's order).
+        seed_everything(params.seed)
         classifier = load_model(classifier_path)
         print("scoring the finished model on the test set", flush=True)
         test = {"base": score_test(model, classifier, dataset, Path(args.noisy))}
         print("task-guided fine-tune (params guided), then scoring again", flush=True)
-        seed_everything(params.seed)
         fine_tune = time.perf_counter()
         fit_guided(
             model,
