@@ -49,6 +49,22 @@ GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
 VARIED = ("classification_weight", "train_size", "learning_rate", "epochs", "classifier_training")
 
 
+def set_dropout(model, rate: float) -> None:
+    """Set every Dropout layer of ``model`` to ``rate`` (read when a fit traces the model)."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = rate
+
+
+def dropout_rates(model) -> list[float]:
+    """The rates of ``model``'s Dropout layers, in order."""
+    import keras
+
+    return [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
 def log_mse(y_true, y_pred):
     """0.01 x ln(per-image MSE + 1e-5): minimising its mean maximises mean PSNR (capped at 50 dB)."""
     from keras import ops
@@ -116,31 +132,38 @@ def guided_ablation(params, dataset) -> list[dict]:
 
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     default = params.guided
-    variants = [  # each changes the default (params ``guided``) in one or two ways
-        ("no fine-tune", None, None),
-        ("default", {}, None),
-        ("classifier in inference mode", {"classifier_training": False}, None),
-        ("weight 0.3", {"classification_weight": 0.3}, None),
-        ("weight 1.0", {"classification_weight": 1.0}, None),
-        ("6,000 images", {"train_size": 6000}, None),
-        ("weight 0.3, gaussian-heavy", {"classification_weight": 0.3}, GAUSSIAN_HEAVY),
-        ("lr 1e-4", {"learning_rate": 1e-4}, None),
-        ("lr 1e-4, 2 epochs", {"learning_rate": 1e-4, "epochs": 2}, None),
-        ("lr 1e-4, 3 epochs", {"learning_rate": 1e-4, "epochs": 3}, None),
-        ("lr 1e-4, 3 x 6,000 images", {"learning_rate": 1e-4, "epochs": 3, "train_size": 6000}, None),
+    variants = [  # each changes the default (params ``guided``) in one or two ways; the third
+        # item changes what params cannot: the Gaussian levels, the classifier's dropout rate
+        ("no fine-tune", None, {}),
+        ("default", {}, {}),
+        ("classifier in inference mode", {"classifier_training": False}, {}),
+        ("classifier dropout 0.5", {}, {"dropout": 0.5}),
+        ("classifier dropout 0.7", {}, {"dropout": 0.7}),
+        ("weight 0.3", {"classification_weight": 0.3}, {}),
+        ("weight 1.0", {"classification_weight": 1.0}, {}),
+        ("6,000 images", {"train_size": 6000}, {}),
+        ("weight 0.3, gaussian-heavy", {"classification_weight": 0.3}, {"gaussian": GAUSSIAN_HEAVY}),
+        ("lr 1e-4", {"learning_rate": 1e-4}, {}),
+        ("lr 1e-4, 2 epochs", {"learning_rate": 1e-4, "epochs": 2}, {}),
+        ("lr 1e-4, 3 epochs", {"learning_rate": 1e-4, "epochs": 3}, {}),
+        ("lr 1e-4, 3 x 6,000 images", {"learning_rate": 1e-4, "epochs": 3, "train_size": 6000}, {}),
     ]
     rows = []
-    for name, update, gaussian in variants:
+    for name, update, extra in variants:
         print(f"guided: {name}", flush=True)
         seed_everything(params.seed)
         # Loaded after seeding, in stage train_guided's order (Python's `random` shuffles the
         # batches, and building a model draws from it).
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
         classifier = load_model(f"models/classifiers/{default.classifier}.keras")
+        if "dropout" in extra:
+            set_dropout(classifier, extra["dropout"])
         config = default.model_copy(update=update or {})
         start = time.perf_counter()
         if update is not None:
-            levels = dict(params.train_noise.levels, **({"gaussian": gaussian} if gaussian else {}))
+            levels = dict(params.train_noise.levels)
+            if "gaussian" in extra:
+                levels["gaussian"] = extra["gaussian"]
             fit_guided(
                 denoiser,
                 classifier,
@@ -157,6 +180,7 @@ def guided_ablation(params, dataset) -> list[dict]:
             {
                 "variant": name,
                 **{key: getattr(config, key) if update is not None else None for key in VARIED},
+                "classifier_dropout": dropout_rates(classifier) if update is not None else None,
                 "train_seconds": round(time.perf_counter() - start, 1),
                 **gaussian_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
             }

@@ -82,3 +82,16 @@ def test_commit_names_the_checkout(tmp_path, monkeypatch):
     assert ablations.commit() == head  # a benchmark result written meanwhile is not code
     (tmp_path / "file.txt").write_text("two\n")
     assert ablations.commit() == f"{head}-dirty"
+
+
+def test_set_dropout_changes_every_dropout_layer_and_what_a_training_call_drops():
+    from pipeline.models import build_classifier
+
+    model = build_classifier(4, 8, dropout=0.3)
+    assert ablations.dropout_rates(model) == [0.3, 0.3]
+    ablations.set_dropout(model, 0.9)
+    assert ablations.dropout_rates(model) == [0.9, 0.9]
+    dense = model.get_layer("cnn_dense")
+    features = np.ones((1, dense.input.shape[-1]), np.float32)
+    dropped = keras.ops.convert_to_numpy(model.get_layer("cnn_dropout1")(features, training=True))
+    assert 0.8 < np.mean(dropped == 0) < 0.98  # about 90% of the 392 flattened features dropped
