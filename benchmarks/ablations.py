@@ -3,12 +3,16 @@
 Scored on the validation split only (never the test set) and written to
 ``results/benchmarks/ablations.json``:
 
-    python benchmarks/ablations.py [--only losses|guided] [--epochs 2] [--images 2000]
+    python benchmarks/ablations.py [--only losses|inputs|guided] [--epochs 2] [--images 2000]
 
 ``losses``: the flagship's architecture and fit settings (params ``denoisers.unet_res``)
 trained from scratch for ``--epochs`` over the whole training split with each loss (MSE, MSE +
 0.1 x (1 - SSIM), the per-image log MSE whose mean is mean PSNR up to a constant); PSNR/SSIM
 on the first ``--images`` validation images at gaussian 0.1 / 0.5 / 1.0.
+
+``inputs``: the same fits with the MSE loss, with and without ``clip_indicators`` (the U-Net
+also sees where its input is exactly 0 and exactly 1); PSNR/SSIM at gaussian 0.1 / 0.5 / 1.0
+and at one level of each other evaluated noise type (``noise`` params, first nonzero level).
 
 ``guided``: variants of the ``guided`` fine-tune of the trained flagship
 (``models/denoisers/<guided.base>.keras``: run ``dvc repro`` first), each changing the
@@ -73,54 +77,94 @@ def log_mse(y_true, y_pred):
     return 0.01 * ops.log(error + 1e-5)
 
 
-def gaussian_scores(model, clean: np.ndarray, levels, classifier=None, labels=None) -> dict:
-    """PSNR/SSIM (and the classifier's accuracy) of ``model``'s output at each Gaussian level."""
+def gaussian_scores(model, clean: np.ndarray, levels, classifier=None, labels=None, kind="gaussian") -> dict:
+    """PSNR/SSIM (and the classifier's accuracy) of ``model``'s output at each level of noise
+    ``kind`` (keys ``psnr_<level>`` for Gaussian noise, ``psnr_<kind>_<level>`` for the others)."""
     scores = {}
     for level in levels:
-        noisy = corrupt(clean, "gaussian", level, np.random.default_rng(SCORE_SEED)) if level else clean
+        noisy = corrupt(clean, kind, level, np.random.default_rng(SCORE_SEED)) if level else clean
         denoised = restore(model, noisy, batch_size=512)
+        key = str(level) if kind == "gaussian" else f"{kind}_{level}"
         if level:
             quality = image_quality(denoised, clean)
-            scores[f"psnr_{level}"] = round(quality["psnr"], 3)
-            scores[f"ssim_{level}"] = round(quality["ssim"], 4)
+            scores[f"psnr_{key}"] = round(quality["psnr"], 3)
+            scores[f"ssim_{key}"] = round(quality["ssim"], 4)
         if classifier is not None:
-            scores[f"accuracy_{level}"] = round(classify(denoised, labels, classifier, 1024)[0], 4)
+            scores[f"accuracy_{key}"] = round(classify(denoised, labels, classifier, 1024)[0], 4)
     return scores
 
 
-def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", **update):
+    """The flagship (params ``denoisers.unet_res``, changed by ``update``) trained from scratch for
+    ``epochs`` over the whole training split with ``loss``: (model, validation MSE per epoch, seconds)."""
     from pipeline.models import build_denoiser
     from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
+
+    config = params.denoisers["unet_res"].model_copy(update=update)
+    fit = config.model_copy(update={"epochs": epochs, "train_size": None})
+    seed_everything(params.seed)
+    model = build_denoiser(
+        config.architecture,
+        config.filters,
+        f"ablation_{name}",
+        residual=config.residual,
+        clip_indicators=config.clip_indicators,
+    )
+    compile_denoiser(model, loss, config.learning_rate)
+    start = time.perf_counter()
+    history = fit_denoiser(
+        model,
+        to_float(dataset.x_train),
+        to_float(dataset.x_val),
+        params.train_noise.levels,
+        fit,
+        seed=params.seed,
+        clean_fraction=params.train_noise.clean_fraction,
+    ).history
+    return model, [round(v, 5) for v in history["val_mse"]], round(time.perf_counter() - start, 1)
+
+
+def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     from pipeline.tuning import mse_ssim
 
-    config = params.denoisers["unet_res"]
-    fit = config.model_copy(update={"epochs": epochs, "train_size": None})
-    x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
+    x_val = to_float(dataset.x_val)
     rows = []
     for name, loss in (("mse", "mse"), ("mse_ssim", mse_ssim), ("log_mse", log_mse)):
         print(f"loss {name}: {epochs} epochs", flush=True)
-        seed_everything(params.seed)
-        model = build_denoiser(
-            config.architecture, config.filters, f"ablation_{name}", residual=config.residual
-        )
-        compile_denoiser(model, loss, config.learning_rate)
-        start = time.perf_counter()
-        history = fit_denoiser(
-            model,
-            x_train,
-            x_val,
-            params.train_noise.levels,
-            fit,
-            seed=params.seed,
-            clean_fraction=params.train_noise.clean_fraction,
-        ).history
+        model, val_mse, seconds = fit_flagship(params, dataset, name, epochs, loss)
         rows.append(
             {
                 "loss": name,
                 "epochs": epochs,
-                "train_seconds": round(time.perf_counter() - start, 1),
-                "val_mse": [round(v, 5) for v in history["val_mse"]],
+                "train_seconds": seconds,
+                "val_mse": val_mse,
                 **gaussian_scores(model, x_val[:images], (0.1, 0.5, 1.0)),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+    x_val = to_float(dataset.x_val)[:images]
+    others = {kind: [next(level for level in levels if level)] for kind, levels in params.noise.items()}
+    others.pop("gaussian", None)
+    rows = []
+    for indicators in (False, True):
+        print(f"clip_indicators {indicators}: {epochs} epochs", flush=True)
+        name = "clip_indicators" if indicators else "plain"
+        model, val_mse, seconds = fit_flagship(params, dataset, name, epochs, clip_indicators=indicators)
+        scores = gaussian_scores(model, x_val, (0.1, 0.5, 1.0))
+        for kind, levels in others.items():
+            scores |= gaussian_scores(model, x_val, levels, kind=kind)
+        rows.append(
+            {
+                "clip_indicators": indicators,
+                "parameters": model.count_params(),
+                "epochs": epochs,
+                "train_seconds": seconds,
+                "val_mse": val_mse,
+                **scores,
             }
         )
         print(rows[-1], flush=True)
@@ -212,9 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("losses", "guided"))
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per loss (default 2)")
-    parser.add_argument("--images", type=int, default=2000, help="validation images scored per loss")
+    parser.add_argument("--only", choices=("losses", "inputs", "guided"))
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per loss or input (default 2)")
+    parser.add_argument("--images", type=int, default=2000, help="validation images scored per loss or input")
     args = parser.parse_args()
     params = load_params()
     dataset = load_dataset("data/prepared/mnist.npz")
@@ -222,6 +266,8 @@ def main() -> None:
     sections = {}
     if args.only in (None, "losses"):
         sections["losses"] = loss_ablation(params, dataset, args.epochs, args.images)
+    if args.only in (None, "inputs"):
+        sections["inputs"] = input_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "guided"):
         sections["guided"] = guided_ablation(params, dataset)
     previous = json.loads(OUT.read_text()) if OUT.exists() and args.only else {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from pipeline.params import UNET_OPTIONS, UNETS
+
 IMAGE_SHAPE = (28, 28)
 
 
@@ -50,10 +52,17 @@ def build_cae(filters: int = 32, name: str = "cae") -> keras.Model:
     return keras.Model(inputs, image_head(x, None, name, residual=False, kernel=3), name=name)
 
 
-def build_unet(filters: int = 32, name: str = "unet", residual: bool = False) -> keras.Model:
+def unet_input(image, name: str, clip_indicators: bool):
+    """The U-Nets' first features: the image, and with ``clip_indicators`` :class:`ClipIndicators`."""
+    return ClipIndicators(name=f"{name}_clip_indicators")(image) if clip_indicators else image
+
+
+def build_unet(
+    filters: int = 32, name: str = "unet", residual: bool = False, clip_indicators: bool = False
+) -> keras.Model:
     """Two-level U-Net: double-conv blocks (f, 2f, 4f), upsampling + concatenated skips, 3x3 head."""
     inputs, image = _with_channel(name)
-    x = image
+    x = unet_input(image, name, clip_indicators)
     skip1 = conv_block(x, filters, f"{name}_down1", convs=2)
     x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
     skip2 = conv_block(x, 2 * filters, f"{name}_down2", convs=2)
@@ -75,11 +84,13 @@ def bn_block(x, filters: int, name: str, convs: int = 2):
     return x
 
 
-def build_unet_bn(filters: int = 16, name: str = "unet_bn", residual: bool = False) -> keras.Model:
+def build_unet_bn(
+    filters: int = 16, name: str = "unet_bn", residual: bool = False, clip_indicators: bool = False
+) -> keras.Model:
     """The seeds' lite U-Net: double conv+BN blocks (f, 2f, 4f), Conv2DTranspose up, concat skips,
     1x1 sigmoid output (trained with MSE in the seed recipe)."""
     inputs, image = _with_channel(name)
-    x = image
+    x = unet_input(image, name, clip_indicators)
     skip1 = bn_block(x, filters, f"{name}_down1")
     x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
     skip2 = bn_block(x, 2 * filters, f"{name}_down2")
@@ -109,20 +120,45 @@ def clip_unit(x):
     return keras.ops.clip(x, 0.0, 1.0)
 
 
+@keras.saving.register_keras_serializable(package="pipeline")
+class ClipIndicators(layers.Layer):
+    """(..., 1) image -> (..., 3): the image, 1 where it is exactly 0, 1 where it is exactly 1.
+
+    Noise clipped to [0, 1] piles up exactly on 0 and 1, and how often says which clean value a
+    pixel had (at Gaussian 0.5 a background pixel reads exactly 0 half the time, a stroke pixel
+    2% of the time); a ReLU convolution can only approximate that step with very steep weights.
+    """
+
+    def call(self, image):
+        at_zero = keras.ops.cast(keras.ops.less_equal(image, 0.0), image.dtype)
+        at_one = keras.ops.cast(keras.ops.greater_equal(image, 1.0), image.dtype)
+        return keras.ops.concatenate([image, at_zero, at_one], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3 * input_shape[-1])
+
+
 DENOISER_BUILDERS = {"cae": build_cae, "unet": build_unet, "unet_bn": build_unet_bn, "dncnn": build_dncnn}
 
 
 def build_denoiser(
-    architecture: str, filters: int, name: str, depth: int | None = None, residual: bool = False
+    architecture: str,
+    filters: int,
+    name: str,
+    depth: int | None = None,
+    residual: bool = False,
+    clip_indicators: bool = False,
 ) -> keras.Model:
-    """A denoiser by architecture name; ``depth`` applies to dncnn, ``residual`` to the U-Nets."""
+    """A denoiser by architecture name; ``depth`` applies to dncnn, ``residual`` and
+    ``clip_indicators`` to the U-Nets."""
     if architecture not in DENOISER_BUILDERS:
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {sorted(DENOISER_BUILDERS)}")
     extra = {"depth": depth} if architecture == "dncnn" and depth else {}
-    if residual:
-        if architecture not in ("unet", "unet_bn"):
-            raise ValueError(f"residual applies to unet and unet_bn, not {architecture!r}")
-        extra["residual"] = True
+    for option, value in zip(UNET_OPTIONS, (residual, clip_indicators), strict=True):
+        if value:
+            if architecture not in UNETS:
+                raise ValueError(f"{option} applies to {' and '.join(UNETS)}, not {architecture!r}")
+            extra[option] = True
     return DENOISER_BUILDERS[architecture](filters=filters, name=name, **extra)
 
 

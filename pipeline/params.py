@@ -92,6 +92,10 @@ class FitParams(EpochParams):
     train_size: PositiveInt | None = None  # images drawn per epoch; None = the whole training split
 
 
+UNETS = ("unet", "unet_bn")
+UNET_OPTIONS = ("residual", "clip_indicators")  # what only the U-Net architectures accept
+
+
 class DenoiserParams(FitParams):
     architecture: Literal["cae", "unet", "unet_bn", "dncnn"]
     learning_rate: PositiveFloat = 1e-3
@@ -99,8 +103,16 @@ class DenoiserParams(FitParams):
     depth: Annotated[int, Field(ge=3)] = 8  # dncnn only: number of conv layers
     loss: Literal["binary_crossentropy", "mse", "mae"] = "binary_crossentropy"
     residual: bool = False  # unet/unet_bn: predict the noise and subtract it (output clipped, no sigmoid)
+    clip_indicators: bool = False  # unet/unet_bn: also feed where the input is exactly 0 and exactly 1
     train_noise: NoiseGrid | None = None  # None: the shared train_noise.levels
     fresh_noise: bool = True  # False: noise drawn once before training (the seeds' recipe)
+
+    @model_validator(mode="after")
+    def _unet_options(self):
+        for option in UNET_OPTIONS:
+            if getattr(self, option) and self.architecture not in UNETS:
+                raise ValueError(f"{option} applies to {list(UNETS)}, not {self.architecture!r}")
+        return self
 
 
 CLASSICAL_METHODS = ("lmmse", "median", "gaussian", "tv", "wavelet", "nl_means", "bm3d")

@@ -287,13 +287,27 @@ class InferenceMode(keras.layers.Layer):
         return list(self._metrics)
 
 
+def reseed_random_layers(model: keras.Model, seed: int) -> int:
+    """Restart every seed generator in ``model`` (its dropout layers') from ``seed``; returns how many.
+
+    Random layers draw their seeds from Python's ``random`` when they are built, so without
+    this a fit through them would depend on what the process drew before loading the model.
+    """
+    states = [v for v in model.variables if v.name == "seed_generator_state"]
+    for index, state in enumerate(states):
+        layer_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
+        state.assign(np.array([layer_seed, 0], dtype=state.dtype))
+    return len(states)
+
+
 def guided_model(
-    denoiser: keras.Model, classifier: keras.Model, classifier_training: bool = False
+    denoiser: keras.Model, classifier: keras.Model, classifier_training: bool = True
 ) -> keras.Model:
     """noisy -> {"image": denoised, "probs": frozen classifier(denoised)}, sharing ``denoiser``'s weights.
 
-    The classifier runs in inference mode; ``classifier_training`` lets it follow the fit's
-    training flag instead (its dropout active while fitting, Keras' default for nested models).
+    The classifier's weights are frozen; by default it follows the fit's training flag (its
+    dropout active while fitting, Keras' default for nested models), and with
+    ``classifier_training=False`` it runs in inference mode.
     """
     classifier.trainable = False
     inputs = keras.Input(shape=denoiser.input_shape[1:], name="guided_input")
@@ -321,6 +335,7 @@ def fit_guided(
     cross-entropy on the denoised images (task-guided denoising); early-stops on the validation
     pairs' combined loss. History keys: ``loss``, ``image_mse``, ``probs_accuracy`` (and val_)."""
     model = guided_model(denoiser, classifier, config.classifier_training)
+    reseed_random_layers(classifier, seed)  # its dropout's draws follow ``seed``, not the load order
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss={"image": "mse", "probs": "sparse_categorical_crossentropy"},

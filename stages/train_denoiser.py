@@ -25,7 +25,12 @@ def main(args, params):
     seed_everything(params.seed)
     with get_strategy(params.distribute.strategy).scope():
         model = build_denoiser(
-            config.architecture, config.filters, args.name, depth=config.depth, residual=config.residual
+            config.architecture,
+            config.filters,
+            args.name,
+            depth=config.depth,
+            residual=config.residual,
+            clip_indicators=config.clip_indicators,
         )
         compile_denoiser(model, config.loss, config.learning_rate)
         log.info("%s: %s, %d parameters", args.name, config.architecture, model.count_params())

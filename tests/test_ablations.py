@@ -44,6 +44,10 @@ def test_gaussian_scores_of_an_identity_model_are_the_noisy_inputs_scores():
     assert scores["ssim_0.5"] == pytest.approx(np.mean(metrics.ssim(images, noisy)), abs=1e-4)
     assert "psnr_0.0" not in scores  # the clean input is returned unchanged: PSNR would be inf
     assert scores["accuracy_0.0"] == scores["accuracy_0.5"] == pytest.approx(np.mean(labels == 3), abs=5e-5)
+    other = ablations.gaussian_scores(identity, images, (0.2,), kind="salt_pepper")
+    salted = corrupt(images, "salt_pepper", 0.2, np.random.default_rng(ablations.SCORE_SEED))
+    assert set(other) == {"psnr_salt_pepper_0.2", "ssim_salt_pepper_0.2"}
+    assert other["psnr_salt_pepper_0.2"] == pytest.approx(np.mean(metrics.psnr(images, salted)), abs=1e-3)
 
 
 def test_merge_replaces_only_the_rerun_section_and_records_its_run():

@@ -10,6 +10,7 @@ import pytest
 from pipeline.data import DataError
 from pipeline.io import load_model, save_model
 from pipeline.models import (
+    ClipIndicators,
     build_cae,
     build_classifier,
     build_denoiser,
@@ -176,6 +177,35 @@ def test_build_denoiser_dispatches_and_rejects_unknown():
     allowed = r"\['cae', 'dncnn', 'unet', 'unet_bn'\]"
     with pytest.raises(ValueError, match=rf"unknown architecture 'resnet'; allowed: {allowed}"):
         build_denoiser("resnet", 8, "x")
+
+
+def test_clip_indicators_mark_exact_zeros_and_ones():
+    image = np.array([[0.0, 1e-6, 0.5], [1.0 - 1e-6, 1.0, 0.0]], dtype=np.float32)[None, :, :, None]
+    features = np.asarray(ClipIndicators()(image))
+    assert features.shape == (1, 2, 3, 3)
+    np.testing.assert_array_equal(features[..., 0], image[..., 0])
+    np.testing.assert_array_equal(features[0, ..., 1], [[1, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(features[0, ..., 2], [[0, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("architecture", ["unet", "unet_bn"])
+def test_clip_indicators_add_two_input_channels_to_the_first_conv(architecture, batch):
+    f = 4
+    plain = build_denoiser(architecture, f, "plain", residual=True)
+    marked = build_denoiser(architecture, f, "marked", residual=True, clip_indicators=True)
+    assert marked.count_params() - plain.count_params() == 2 * 9 * f  # two more 3x3 input channels
+    out = np.asarray(marked(batch, training=False))
+    assert out.shape == batch.shape and out.min() >= 0.0 and out.max() <= 1.0
+    with pytest.raises(ValueError, match="clip_indicators applies to unet and unet_bn, not 'cae'"):
+        build_denoiser("cae", f, "x", clip_indicators=True)
+
+
+def test_a_model_with_clip_indicators_saves_and_loads(tmp_path, batch):
+    model = build_unet(4, name="marked", residual=True, clip_indicators=True)
+    path = tmp_path / "marked.keras"
+    save_model(path, model)
+    loaded = load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(model(batch)), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["unet", "unet_bn", "dncnn", "classifier"])

@@ -151,6 +151,14 @@ def test_defaults_fill_optional_keys(raw):
         ),
         (lambda p: p["denoisers"]["dncnn"].update(depth=2), ["denoisers.dncnn.depth:", "(got 2)"]),
         (
+            lambda p: p["denoisers"]["cae"].update(clip_indicators=True),
+            ["denoisers.cae:", "clip_indicators applies to ['unet', 'unet_bn'], not 'cae'"],
+        ),
+        (
+            lambda p: p["denoisers"]["dncnn"].update(residual=True),
+            ["denoisers.dncnn:", "residual applies to ['unet', 'unet_bn'], not 'dncnn'"],
+        ),
+        (
             lambda p: p["denoisers"]["unet_bn"].update(train_noise={"salt_pepper": [3.0]}),
             ["denoisers.unet_bn.train_noise:", "salt_pepper: level 3.0 must be <= 1.0"],
         ),
