@@ -177,7 +177,8 @@ def guided_ablation(params, dataset) -> list[dict]:
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     default = params.guided
     variants = [  # each changes the default (params ``guided``) in one or two ways; the third
-        # item changes what params cannot: the Gaussian levels, the classifier's dropout rate
+        # item changes what params cannot: the Gaussian levels, the classifier's dropout rate,
+        # the seed of the fit
         ("no fine-tune", None, {}),
         ("default", {}, {}),
         ("classifier in inference mode", {"classifier_training": False}, {}),
@@ -191,11 +192,18 @@ def guided_ablation(params, dataset) -> list[dict]:
         ("lr 1e-4, 2 epochs", {"learning_rate": 1e-4, "epochs": 2}, {}),
         ("lr 1e-4, 3 epochs", {"learning_rate": 1e-4, "epochs": 3}, {}),
         ("lr 1e-4, 3 x 6,000 images", {"learning_rate": 1e-4, "epochs": 3, "train_size": 6000}, {}),
+        # the spread from the fit's seed alone (noise, batch order, dropout masks)
+        *((f"default, seed {seed}", {}, {"seed": seed}) for seed in (1, 2)),
+        *(
+            (f"lr 1e-4, 2 epochs, seed {seed}", {"learning_rate": 1e-4, "epochs": 2}, {"seed": seed})
+            for seed in (1, 2)
+        ),
     ]
     rows = []
     for name, update, extra in variants:
         print(f"guided: {name}", flush=True)
-        seed_everything(params.seed)
+        seed = extra.get("seed", params.seed)
+        seed_everything(seed)
         # Loaded after seeding, in stage train_guided's order (Python's `random` shuffles the
         # batches, and building a model draws from it).
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
@@ -217,12 +225,13 @@ def guided_ablation(params, dataset) -> list[dict]:
                 dataset.y_val,
                 levels,
                 config,
-                seed=params.seed,
+                seed=seed,
                 clean_fraction=params.train_noise.clean_fraction,
             )
         rows.append(
             {
                 "variant": name,
+                "seed": seed,
                 **{key: getattr(config, key) if update is not None else None for key in VARIED},
                 "classifier_dropout": dropout_rates(classifier) if update is not None else None,
                 "train_seconds": round(time.perf_counter() - start, 1),
