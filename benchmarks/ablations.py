@@ -243,10 +243,10 @@ def guided_ablation(params, dataset) -> list[dict]:
 
 
 def commit() -> str:
-    """The checked-out commit, marked ``-dirty`` when tracked files outside ``results/benchmarks``
-    (where benchmarks write while others run) differ from it."""
+    """The checked-out commit, marked ``-dirty`` when its code differs from it: tracked files
+    other than ``results/`` (where stages and benchmarks write while others run) and Markdown."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    changed = ["git", "diff", "--quiet", "HEAD", "--", ".", f":!{OUT.parent}"]
+    changed = ["git", "diff", "--quiet", "HEAD", "--", ".", ":!results", ":!*.md"]
     dirty = subprocess.run(changed, capture_output=True).returncode
     return head.stdout.strip() + ("-dirty" if dirty else "") if head.returncode == 0 else "unknown"
 

@@ -84,6 +84,12 @@ def test_commit_names_the_checkout(tmp_path, monkeypatch):
     head = git("rev-parse", "--short", "HEAD")
     benchmark.write_text('{"rerun": true}\n')
     assert ablations.commit() == head  # a benchmark result written meanwhile is not code
+    (tmp_path / "README.md").write_text("notes\n")
+    git("add", "README.md")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "three")
+    head = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "README.md").write_text("notes edited while a benchmark runs\n")
+    assert ablations.commit() == head  # nor is documentation
     (tmp_path / "file.txt").write_text("two\n")
     assert ablations.commit() == f"{head}-dirty"
 
