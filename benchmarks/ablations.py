@@ -77,7 +77,7 @@ def log_mse(y_true, y_pred):
     return 0.01 * ops.log(error + 1e-5)
 
 
-def gaussian_scores(model, clean: np.ndarray, levels, classifier=None, labels=None, kind="gaussian") -> dict:
+def noise_scores(model, clean: np.ndarray, levels, classifier=None, labels=None, kind="gaussian") -> dict:
     """PSNR/SSIM (and the classifier's accuracy) of ``model``'s output at each level of noise
     ``kind`` (keys ``psnr_<level>`` for Gaussian noise, ``psnr_<kind>_<level>`` for the others)."""
     scores = {}
@@ -138,7 +138,7 @@ def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
                 "epochs": epochs,
                 "train_seconds": seconds,
                 "val_mse": val_mse,
-                **gaussian_scores(model, x_val[:images], (0.1, 0.5, 1.0)),
+                **noise_scores(model, x_val[:images], (0.1, 0.5, 1.0)),
             }
         )
         print(rows[-1], flush=True)
@@ -154,9 +154,9 @@ def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
         print(f"clip_indicators {indicators}: {epochs} epochs", flush=True)
         name = "clip_indicators" if indicators else "plain"
         model, val_mse, seconds = fit_flagship(params, dataset, name, epochs, clip_indicators=indicators)
-        scores = gaussian_scores(model, x_val, (0.1, 0.5, 1.0))
+        scores = noise_scores(model, x_val, (0.1, 0.5, 1.0))
         for kind, levels in others.items():
-            scores |= gaussian_scores(model, x_val, levels, kind=kind)
+            scores |= noise_scores(model, x_val, levels, kind=kind)
         rows.append(
             {
                 "clip_indicators": indicators,
@@ -235,7 +235,7 @@ def guided_ablation(params, dataset) -> list[dict]:
                 **{key: getattr(config, key) if update is not None else None for key in VARIED},
                 "classifier_dropout": dropout_rates(classifier) if update is not None else None,
                 "train_seconds": round(time.perf_counter() - start, 1),
-                **gaussian_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
+                **noise_scores(denoiser, x_val, (0.0, 0.5, 0.7, 1.0), classifier, dataset.y_val),
             }
         )
         print(rows[-1], flush=True)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import SCORE_SEED, gaussian_scores  # noqa: E402
+from ablations import SCORE_SEED, noise_scores  # noqa: E402
 from machine import describe  # noqa: E402
 
 from pipeline.data import DataError, to_float  # noqa: E402
@@ -206,7 +206,7 @@ def main(args: argparse.Namespace) -> None:
             break
         rate = learning_rate(config["learning_rate"], epoch, args.decay_epoch)
         row = train_epoch(model, pairs, val_batches, epoch, params.seed, rate)
-        row |= gaussian_scores(model, x_val[: args.images], CURVE_LEVELS)
+        row |= noise_scores(model, x_val[: args.images], CURVE_LEVELS)
         # The state names its checkpoint and is written after it, so a kill at any point
         # leaves a state whose last epoch's weights are on disk.
         row["checkpoint"] = f"epoch_{epoch + 1:03d}.keras"
@@ -219,8 +219,8 @@ def main(args: argparse.Namespace) -> None:
             (run_dir / old["checkpoint"]).unlink(missing_ok=True)
 
     if len(state["epochs"]) == args.epochs and "test" not in state:
-        # Seeded before the classifier is built: the fine-tune runs its dropout, whose seeds
-        # are drawn from Python's random then (stage train_guided's order).
+        # Seeded before the classifier is built, in stage train_guided's order: building draws
+        # from Python's random, which also shuffles the fine-tune's batches.
         seed_everything(params.seed)
         classifier = load_model(classifier_path)
         print("scoring the finished model on the test set", flush=True)

@@ -1,4 +1,4 @@
-"""benchmarks/ablations.py: the log-MSE loss and the Gaussian scoring it reports."""
+"""benchmarks/ablations.py: the log-MSE loss and the noise scoring it reports."""
 
 from __future__ import annotations
 
@@ -31,20 +31,20 @@ def test_log_mse_is_the_scaled_log_of_each_images_mse():
     np.testing.assert_allclose(-1000 / np.log(10) * got, psnr, rtol=1e-2)
 
 
-def test_gaussian_scores_of_an_identity_model_are_the_noisy_inputs_scores():
+def test_noise_scores_of_an_identity_model_are_the_noisy_inputs_scores():
     images = tiny_mnist(n_train=8, n_test=32, seed=2)["x_test"].astype(np.float32) / 255
     labels = np.arange(32) % 10
     identity = keras.Sequential([keras.Input((28, 28)), keras.layers.Identity()])
     always_three = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
     weights = always_three.get_weights()
     always_three.set_weights([np.zeros_like(weights[0]), np.eye(10, dtype=np.float32)[3] * 5])
-    scores = ablations.gaussian_scores(identity, images, (0.0, 0.5), always_three, labels)
+    scores = ablations.noise_scores(identity, images, (0.0, 0.5), always_three, labels)
     noisy = corrupt(images, "gaussian", 0.5, np.random.default_rng(ablations.SCORE_SEED))
     assert scores["psnr_0.5"] == pytest.approx(np.mean(metrics.psnr(images, noisy)), abs=1e-3)
     assert scores["ssim_0.5"] == pytest.approx(np.mean(metrics.ssim(images, noisy)), abs=1e-4)
     assert "psnr_0.0" not in scores  # the clean input is returned unchanged: PSNR would be inf
     assert scores["accuracy_0.0"] == scores["accuracy_0.5"] == pytest.approx(np.mean(labels == 3), abs=5e-5)
-    other = ablations.gaussian_scores(identity, images, (0.2,), kind="salt_pepper")
+    other = ablations.noise_scores(identity, images, (0.2,), kind="salt_pepper")
     salted = corrupt(images, "salt_pepper", 0.2, np.random.default_rng(ablations.SCORE_SEED))
     assert set(other) == {"psnr_salt_pepper_0.2", "ssim_salt_pepper_0.2"}
     assert other["psnr_salt_pepper_0.2"] == pytest.approx(np.mean(metrics.psnr(images, salted)), abs=1e-3)
