@@ -83,25 +83,30 @@ def evaluate_grid(
     batch_size: int,
     confusion_cell: tuple[str, float] | None = None,
     test_sizes: Mapping[str, int | None] | None = None,
+    noise_test_sizes: Mapping[str, int | None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
     ``denoisers`` are restorers; the no-denoiser baseline is added first. ``test_sizes`` scores a
-    slow denoiser on the first n test images only (its ``n_images`` column says so). Level 0 is
-    the clean test set for every noise type, so it is scored once and shared. Also returns the
+    slow denoiser on the first n test images only (its ``n_images`` column says so), and
+    ``noise_test_sizes`` every denoiser on the noisy levels of a noise type (the smaller of the
+    two wins). Level 0 is the clean test set for every noise type, so it is scored once, at the
+    denoiser's own size, and shared. Also returns the
     confusion counts of every denoiser x classifier at ``confusion_cell`` (long format:
     denoiser, classifier, true, predicted, count), and the wall time spent denoising (per
     denoiser), classifying, computing metrics and in everything else.
     """
     watch, start = Stopwatch(), time.perf_counter()
     models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
-    test_sizes = test_sizes or {}
+    test_sizes, noise_test_sizes = test_sizes or {}, noise_test_sizes or {}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
     clean_scores: dict[tuple[str, str], dict] = {}
     rows, confusions = [], []
     for kind, level, i in tqdm(cells, desc="evaluate grid", unit="cell"):
         for name, restorer in models.items():
             n = test_sizes.get(name) or len(labels)
+            if level > 0:
+                n = min(n, noise_test_sizes.get(kind) or n)
             noisy = grids[kind][1][i][:n]
             restored, quality = None, None
             for clf_name, classifier in classifiers.items():

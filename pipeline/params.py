@@ -164,9 +164,9 @@ class GuidedParams(FitParams):
     classifier: str = "clean"  # a ``classifiers`` entry, frozen during the fine-tune
     classification_weight: Annotated[float, Field(ge=0)] = 0.1  # weight of the classifier's loss
     learning_rate: PositiveFloat = 3e-4
-    # The frozen classifier follows the fit's training flag: its dropout stays active, so the
-    # denoiser learns images that a family of thinned classifiers gets right (on validation the
-    # fine-tune pays only this way; README, guided ablation). False: inference mode.
+    # The frozen classifier follows the fit's training flag: its dropout stays active (masks
+    # drawn from the fit's seed), so the denoiser learns images that a family of thinned
+    # classifiers gets right. False: inference mode. README, guided ablation.
     classifier_training: bool = True
 
 
@@ -182,6 +182,8 @@ class EvaluateParams(Strict):
     sample_noise: str = "gaussian"
     headline_noise: str = "gaussian"
     headline_level: float = 0.5
+    # Test images per noisy level of these noise types (absent or null: all); clean is shared.
+    noise_test_sizes: dict[NoiseKind, PositiveInt | None] = {}
 
 
 class Params(Strict):
@@ -253,6 +255,9 @@ class Params(Strict):
                 f"evaluate.headline_level={ev.headline_level} is not a level of "
                 f"noise.{ev.headline_noise}: {self.noise[ev.headline_noise]}"
             )
+        unknown = sorted(set(ev.noise_test_sizes) - set(self.noise))
+        if unknown:
+            raise ValueError(f"evaluate.noise_test_sizes names {unknown}, not in noise: {sorted(self.noise)}")
         return self
 
 

@@ -32,11 +32,13 @@ def overlap_note(scores: pd.DataFrame, noise: str, level: float, denoisers: list
 
 
 def _sizes(scores: pd.DataFrame) -> str:
-    """'10000 images per cell' plus the denoisers scored on a subset."""
+    """'10000 images per cell' plus the noise types and denoisers scored on a subset."""
+    full = int(scores["n_images"].max())
+    per_noise = scores[scores["level"] > 0].groupby("noise", sort=False)["n_images"].max()
     per_denoiser = scores.groupby("denoiser", sort=False)["n_images"].max()
-    full = int(per_denoiser.max())
-    subsets = [f"{name} on the first {int(n)}" for name, n in per_denoiser.items() if n < full]
-    return f"{full} images per cell" + (f"; {', '.join(subsets)} (slow filters)" if subsets else "")
+    subsets = [f"noisy {kind} on the first {int(n)}" for kind, n in per_noise.items() if n < full]
+    subsets += [f"{name} on the first {int(n)} (slow filter)" for name, n in per_denoiser.items() if n < full]
+    return f"{full} images per cell" + (f"; {', '.join(subsets)}" if subsets else "")
 
 
 def defense_section(scores: pd.DataFrame, noise: str, rival_classifier: str | None) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -31,8 +30,9 @@ def seed_everything(seed: int) -> None:
 
 
 class FreshNoisePairs:
-    """(noisy, target) batches of one epoch; :meth:`draw_epoch` draws the next epoch's subset
-    and noise from the recipes (from the seed and the epoch's number, so a rerun replays them).
+    """(noisy, target) batches of one epoch; :meth:`draw_epoch` draws the next epoch's subset,
+    its order and its noise from the recipes (from the seed and the epoch's number, so a rerun
+    replays them).
 
     ``targets``: ``"clean"`` (denoisers), ``"labels"`` (a classifier; needs ``labels``) or
     ``"both"`` ({"image": clean, "probs": labels}, the task-guided fine-tune). Empty ``levels``
@@ -122,16 +122,14 @@ def validation_batches(x: np.ndarray, y, batch_size: int):
 def training_batches(pairs: FreshNoisePairs):
     """``pairs`` as a ``tf.data.Dataset`` without autotuning; one iteration is one epoch.
 
-    Every iteration starts with ``pairs.draw_epoch()`` and then yields the batches in an order
-    shuffled by Python's ``random`` (seeded by :func:`seed_everything`).
+    Every iteration starts with ``pairs.draw_epoch()``, which shuffles the epoch's images from
+    its own seed, and then yields the batches in order: nothing depends on global random state.
     """
     import tensorflow as tf
 
     def epoch():
         pairs.draw_epoch()
-        order = list(range(len(pairs)))
-        random.shuffle(order)
-        for index in order:
+        for index in range(len(pairs)):
             yield pairs[index]
 
     first = pairs.clean_all[:1]
@@ -221,7 +219,7 @@ def _fit_pairs(
     train_batches, val_batches = pair_feeds(train, x_val, val_targets)
     return model.fit(
         train_batches,
-        shuffle=False,  # training_batches shuffles the batch order
+        shuffle=False,  # every epoch's draw shuffles its images (FreshNoisePairs.draw_epoch)
         validation_data=val_batches,
         epochs=fit.epochs,
         callbacks=[*schedule_callbacks(fit), *callbacks],
@@ -271,7 +269,7 @@ class InferenceMode(keras.layers.Layer):
 
     Keras 3's functional models hand their own ``training`` flag to every nested model, which
     overrides a ``training=False`` given when the graph was built: inside ``fit`` a nested
-    classifier's dropout would be active (drawing from seeds set when it was loaded).
+    classifier's dropout would be active.
     """
 
     def __init__(self, model: keras.Model, **kwargs):

@@ -66,6 +66,7 @@ def main(args, params):
         config.batch_size,
         confusion_cell=(config.headline_noise, config.headline_level),
         test_sizes=classical.methods,
+        noise_test_sizes=config.noise_test_sizes,
     )
     scores = tables.add_intervals(scores, params.train_noise.levels)
     columns = [NO_DENOISER, *names]

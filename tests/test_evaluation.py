@@ -73,6 +73,40 @@ def test_rows_subsets_and_restorer_arguments(setup):
     assert 0 <= timing["non_model_fraction"] <= 1
 
 
+def test_noise_test_sizes_subset_the_noisy_levels_of_a_noise_type(setup):
+    """A noise type's size applies to its noisy levels only (clean is shared), to every
+    denoiser, and the smaller of a denoiser's and a noise type's size wins."""
+    clean, labels, grids = setup
+    calls = []
+
+    def identity(images, kind, level):
+        calls.append((kind, level, len(images)))
+        return images
+
+    scores, _, _ = evaluate_grid(
+        clean,
+        labels,
+        grids,
+        {"identity": identity, "slow": identity},
+        {"bright": BrightnessClassifier()},
+        16,
+        test_sizes={"slow": 8},
+        noise_test_sizes={"blur": 20, "gaussian": None},
+    )
+    sizes = scores.set_index(["noise", "level", "denoiser"])["n_images"].to_dict()
+    assert sizes[("blur", 1.0, NO_DENOISER)] == sizes[("blur", 1.0, "identity")] == 20
+    assert sizes[("blur", 0.0, "identity")] == sizes[("gaussian", 0.5, "identity")] == 40
+    assert sizes[("blur", 1.0, "slow")] == sizes[("blur", 0.0, "slow")] == 8
+    assert sorted(calls) == sorted(
+        [("blur", 1.0, 20), ("gaussian", 0.0, 40), ("gaussian", 0.5, 40)]
+        + [("blur", 1.0, 8), ("gaussian", 0.0, 8), ("gaussian", 0.5, 8)]
+    )
+    # the raw blur cell's accuracy is computed on the first 20 images
+    raw = scores[(scores["denoiser"] == NO_DENOISER) & (scores["noise"] == "blur") & (scores["level"] == 1.0)]
+    predicted = BrightnessClassifier().predict(grids["blur"][1][1], 16).argmax(axis=1)
+    assert raw["accuracy"].iloc[0] == pytest.approx(np.mean(predicted[:20] == labels[:20]))
+
+
 def test_sample_outputs_rows(setup):
     clean, _, grids = setup
     rows = sample_outputs(clean[:2], "blur", {1.0: grids["blur"][1][1][:2]}, {"x2": lambda im, k, lv: im * 2})

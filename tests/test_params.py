@@ -216,6 +216,21 @@ def test_defaults_fill_optional_keys(raw):
             ["evaluate.headline_noise='rain' is not in noise"],
         ),
         (
+            lambda p: p["evaluate"].update(noise_test_sizes={"speckle": 100, "rain": 5}),
+            ["evaluate.noise_test_sizes.rain.[key]: Input should be", "(got 'rain')"],
+        ),
+        (
+            lambda p: (
+                p.update(noise={"gaussian": [0.0, 0.5]})
+                or p["evaluate"].update(noise_test_sizes={"speckle": 100})
+            ),
+            ["evaluate.noise_test_sizes names ['speckle'], not in noise: ['gaussian']"],
+        ),
+        (
+            lambda p: p["evaluate"].update(noise_test_sizes={"speckle": 0}),
+            ["evaluate.noise_test_sizes.speckle:", "(got 0)"],
+        ),
+        (
             lambda p: p["evaluate"].update(sample_noise="rain"),
             ["evaluate.sample_noise='rain' is not in noise"],
         ),

@@ -49,7 +49,12 @@ def tiny_params(data_path: Path) -> dict:
     for config in params["classifiers"].values():
         config.update(filters=4, dense_units=8, epochs=2, batch_size=32)
     params["guided"].update(epochs=1, batch_size=32, train_size=64)
-    params["evaluate"].update(batch_size=64, sample_images=2, headline_level=params["noise"]["gaussian"][1])
+    params["evaluate"].update(
+        batch_size=64,
+        sample_images=2,
+        headline_level=params["noise"]["gaussian"][1],
+        noise_test_sizes={"speckle": 30},
+    )
     return params
 
 
@@ -127,8 +132,10 @@ def test_repro_writes_every_output(repo):
     ):
         assert column in scores.columns
     subset = scores["denoiser"] == "tv"  # classical.methods.tv: scored on the first 20 test images
+    noisy_speckle = (scores["noise"] == "speckle") & (scores["level"] > 0)  # noise_test_sizes: 30
     assert (scores.loc[subset, "n_images"] == 20).all()
-    assert (scores.loc[~subset, "n_images"] == 50).all()
+    assert (scores.loc[~subset & noisy_speckle, "n_images"] == 30).all()
+    assert (scores.loc[~subset & ~noisy_speckle, "n_images"] == 50).all()
     assert scores["accuracy"].between(0, 1).all()
     assert (scores["accuracy_low"] <= scores["accuracy"]).all()
     assert (scores["accuracy"] <= scores["accuracy_high"]).all()
@@ -169,6 +176,7 @@ def test_report_links_its_figures(repo):
     report = (repo / "results/report.md").read_text()
     assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
     assert "## Rival defenses" in report and "against the noise-augmented classifier alone" in report
+    assert "50 images per cell; noisy speckle on the first 30, tv on the first 20 (slow filter)" in report
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (repo / "results" / link).stat().st_size > 0, link
     assert (repo / "results/report/robustness.csv").is_file()

@@ -243,6 +243,24 @@ def test_a_fit_draws_one_epoch_per_epoch_and_replays_from_its_seed(data):
         np.testing.assert_array_equal(first, second)
 
 
+def test_batches_do_not_depend_on_global_random_state(data):
+    """Each epoch's order comes from its own seed, so what the process drew before (building a
+    model, loading one) cannot change a fit's batches."""
+    x, _, _, _ = data
+
+    def batches(python_seed: int) -> list:
+        random.seed(python_seed)
+        np.random.seed(python_seed)
+        pairs = FreshNoisePairs(x, LEVELS, batch_size=16, seed=1, epoch_size=40)
+        return [list(training_batches(pairs).as_numpy_iterator()) for _ in range(2)]
+
+    first, second = batches(1), batches(2)
+    for epoch_a, epoch_b in zip(first, second, strict=True):
+        for (noisy_a, clean_a), (noisy_b, clean_b) in zip(epoch_a, epoch_b, strict=True):
+            np.testing.assert_array_equal(noisy_a, noisy_b)
+            np.testing.assert_array_equal(clean_a, clean_b)
+
+
 def test_clean_classifier_sees_every_clean_image_once_per_epoch(data):
     x, y, xv, yv = data
     pairs = FreshNoisePairs(x, {}, batch_size=16, seed=1, labels=y, targets="labels")
