@@ -96,7 +96,8 @@ def noise_scores(model, clean: np.ndarray, levels, classifier=None, labels=None,
 
 def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", **update):
     """The flagship (params ``denoisers.unet_res``, changed by ``update``) trained from scratch for
-    ``epochs`` over the whole training split with ``loss``: (model, validation MSE per epoch, seconds)."""
+    ``epochs`` over the whole training split with ``loss``: (model, record of the fit: epochs,
+    learning-rate drop, seconds, validation MSE per epoch)."""
     from pipeline.models import build_denoiser
     from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
 
@@ -121,7 +122,12 @@ def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", **update):
         seed=params.seed,
         clean_fraction=params.train_noise.clean_fraction,
     ).history
-    return model, [round(v, 5) for v in history["val_mse"]], round(time.perf_counter() - start, 1)
+    return model, {
+        "epochs": epochs,
+        "lr_drop_epochs": fit.lr_drop_epochs,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "val_mse": [round(v, 5) for v in history["val_mse"]],
+    }
 
 
 def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
@@ -131,16 +137,8 @@ def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     rows = []
     for name, loss in (("mse", "mse"), ("mse_ssim", mse_ssim), ("log_mse", log_mse)):
         print(f"loss {name}: {epochs} epochs", flush=True)
-        model, val_mse, seconds = fit_flagship(params, dataset, name, epochs, loss)
-        rows.append(
-            {
-                "loss": name,
-                "epochs": epochs,
-                "train_seconds": seconds,
-                "val_mse": val_mse,
-                **noise_scores(model, x_val[:images], (0.1, 0.5, 1.0)),
-            }
-        )
+        model, record = fit_flagship(params, dataset, name, epochs, loss)
+        rows.append({"loss": name, **record, **noise_scores(model, x_val[:images], (0.1, 0.5, 1.0))})
         print(rows[-1], flush=True)
     return rows
 
@@ -153,7 +151,7 @@ def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     for indicators in (False, True):
         print(f"clip_indicators {indicators}: {epochs} epochs", flush=True)
         name = "clip_indicators" if indicators else "plain"
-        model, val_mse, seconds = fit_flagship(params, dataset, name, epochs, clip_indicators=indicators)
+        model, record = fit_flagship(params, dataset, name, epochs, clip_indicators=indicators)
         scores = noise_scores(model, x_val, (0.1, 0.5, 1.0))
         for kind, levels in others.items():
             scores |= noise_scores(model, x_val, levels, kind=kind)
@@ -161,9 +159,7 @@ def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
             {
                 "clip_indicators": indicators,
                 "parameters": model.count_params(),
-                "epochs": epochs,
-                "train_seconds": seconds,
-                "val_mse": val_mse,
+                **record,
                 **scores,
             }
         )
