@@ -105,3 +105,16 @@ def test_set_dropout_changes_every_dropout_layer_and_what_a_training_call_drops(
     features = np.ones((1, dense.input.shape[-1]), np.float32)
     dropped = keras.ops.convert_to_numpy(model.get_layer("cnn_dropout1")(features, training=True))
     assert 0.8 < np.mean(dropped == 0) < 0.98  # about 90% of the 392 flattened features dropped
+
+
+def test_fit_flagship_records_the_fit_it_ran():
+    from pipeline.data import split_validation
+    from pipeline.params import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    dataset = split_validation(tiny_mnist(n_train=96, n_test=8), validation_size=16, seed=0)
+    model, record = ablations.fit_flagship(params, dataset, "tiny", 2, filters=4, batch_size=32)
+    assert model.name == "ablation_tiny" and model.count_params() < 40_000
+    assert record["epochs"] == 2 and len(record["val_mse"]) == 2
+    assert record["lr_drop_epochs"] == params.denoisers["unet_res"].lr_drop_epochs == 1
+    assert record["train_seconds"] > 0 and all(0 < v < 0.2 for v in record["val_mse"])
