@@ -200,8 +200,8 @@ def guided_ablation(params, dataset) -> list[dict]:
         print(f"guided: {name}", flush=True)
         seed = extra.get("seed", params.seed)
         seed_everything(seed)
-        # Loaded after seeding, in stage train_guided's order (Python's `random` shuffles the
-        # batches, and building a model draws from it).
+        # Loaded after seeding, in stage train_guided's order (building a model draws from
+        # Python's `random`).
         denoiser = load_model(f"models/denoisers/{default.base}.keras")
         classifier = load_model(f"models/classifiers/{default.classifier}.keras")
         if "dropout" in extra:

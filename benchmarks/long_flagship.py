@@ -220,7 +220,7 @@ def main(args: argparse.Namespace) -> None:
 
     if len(state["epochs"]) == args.epochs and "test" not in state:
         # Seeded before the classifier is built, in stage train_guided's order: building draws
-        # from Python's random, which also shuffles the fine-tune's batches.
+        # from Python's random.
         seed_everything(params.seed)
         classifier = load_model(classifier_path)
         print("scoring the finished model on the test set", flush=True)
