@@ -3,7 +3,7 @@
 Scored on the validation split only (never the test set) and written to
 ``results/benchmarks/ablations.json``:
 
-    python benchmarks/ablations.py [--only losses|inputs|guided] [--epochs 2] [--images 2000]
+    python benchmarks/ablations.py [--only losses|inputs|mix|guided] [--epochs 2] [--images 2000]
 
 ``losses``: the flagship's architecture and fit settings (params ``denoisers.unet_res``)
 trained from scratch for ``--epochs`` over the whole training split with each loss (MSE, MSE +
@@ -13,6 +13,11 @@ on the first ``--images`` validation images at gaussian 0.1 / 0.5 / 1.0.
 ``inputs``: the same fits with the MSE loss, with and without ``clip_indicators`` (the U-Net
 also sees where its input is exactly 0 and exactly 1); PSNR/SSIM at gaussian 0.1 / 0.5 / 1.0
 and at one level of each other evaluated noise type (``noise`` params, first nonzero level).
+
+``mix``: the same fits with the MSE loss on two training mixes (``MIXES``: uniform over the
+noise types, and Gaussian at three times the odds, params ``train_noise.type_weights``); the
+clean classifier's accuracy and PSNR/SSIM on the whole validation split at gaussian 0 / 0.3 /
+0.5 / 0.7 / 1.0, and PSNR/SSIM at one level of each other noise type on ``--images`` images.
 
 ``guided``: variants of the ``guided`` fine-tune of the trained flagship
 (``models/denoisers/<guided.base>.keras``: run ``dvc repro`` first), each changing the
@@ -49,6 +54,9 @@ SCORE_SEED = 7
 # The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so 5 of 12 Gaussian
 # draws are at 0.8 or above (the default mix: 1 of 7).
 GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
+# Training mixes for ``mix``: uniform over the noise types (the default), and Gaussian at three
+# times the odds of each other type (half of the noisy draws, against a quarter).
+MIXES = (("uniform", None), ("gaussian_x3", {"gaussian": 3.0}))
 # The guided settings each variant's row reports (None for the row without a fine-tune).
 VARIED = ("classification_weight", "train_size", "learning_rate", "epochs", "classifier_training")
 
@@ -94,10 +102,11 @@ def noise_scores(model, clean: np.ndarray, levels, classifier=None, labels=None,
     return scores
 
 
-def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", **update):
+def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", train_noise=None, **update):
     """The flagship (params ``denoisers.unet_res``, changed by ``update``) trained from scratch for
-    ``epochs`` over the whole training split with ``loss``: (model, record of the fit: epochs,
-    learning-rate drop, seconds, validation MSE per epoch)."""
+    ``epochs`` over the whole training split with ``loss`` on ``train_noise`` (default: params
+    ``train_noise``): (model, record of the fit: epochs, learning-rate drop, seconds, validation
+    MSE per epoch)."""
     from pipeline.models import build_denoiser
     from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
 
@@ -112,15 +121,17 @@ def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", **update):
         clip_indicators=config.clip_indicators,
     )
     compile_denoiser(model, loss, config.learning_rate)
+    mix = train_noise or params.train_noise
     start = time.perf_counter()
     history = fit_denoiser(
         model,
         to_float(dataset.x_train),
         to_float(dataset.x_val),
-        params.train_noise.levels,
+        mix.levels,
         fit,
         seed=params.seed,
-        clean_fraction=params.train_noise.clean_fraction,
+        clean_fraction=mix.clean_fraction,
+        type_weights=mix.type_weights,
     ).history
     return model, {
         "epochs": epochs,
@@ -143,24 +154,50 @@ def loss_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     return rows
 
 
+def other_noise_scores(model, params, clean: np.ndarray) -> dict:
+    """PSNR/SSIM at the first nonzero evaluated level of every noise type but Gaussian."""
+    scores = {}
+    for kind, levels in params.noise.items():
+        if kind != "gaussian":
+            scores |= noise_scores(model, clean, [next(level for level in levels if level)], kind=kind)
+    return scores
+
+
 def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     x_val = to_float(dataset.x_val)[:images]
-    others = {kind: [next(level for level in levels if level)] for kind, levels in params.noise.items()}
-    others.pop("gaussian", None)
     rows = []
     for indicators in (False, True):
         print(f"clip_indicators {indicators}: {epochs} epochs", flush=True)
         name = "clip_indicators" if indicators else "plain"
         model, record = fit_flagship(params, dataset, name, epochs, clip_indicators=indicators)
-        scores = noise_scores(model, x_val, (0.1, 0.5, 1.0))
-        for kind, levels in others.items():
-            scores |= noise_scores(model, x_val, levels, kind=kind)
+        scores = noise_scores(model, x_val, (0.1, 0.5, 1.0)) | other_noise_scores(model, params, x_val)
         rows.append(
             {
                 "clip_indicators": indicators,
                 "parameters": model.count_params(),
                 **record,
                 **scores,
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def mix_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+    x_val = to_float(dataset.x_val)
+    classifier = load_model(f"models/classifiers/{params.reference_classifier}.keras")
+    rows = []
+    for name, weights in MIXES:
+        print(f"training mix {name}: {epochs} epochs", flush=True)
+        mix = params.train_noise.model_copy(update={"type_weights": weights})
+        model, record = fit_flagship(params, dataset, f"mix_{name}", epochs, train_noise=mix)
+        rows.append(
+            {
+                "mix": name,
+                "type_weights": weights,
+                **record,
+                **noise_scores(model, x_val, (0.0, 0.3, 0.5, 0.7, 1.0), classifier, dataset.y_val),
+                **other_noise_scores(model, params, x_val[:images]),
             }
         )
         print(rows[-1], flush=True)
@@ -223,6 +260,7 @@ def guided_ablation(params, dataset) -> list[dict]:
                 config,
                 seed=seed,
                 clean_fraction=params.train_noise.clean_fraction,
+                type_weights=params.train_noise.type_weights,
             )
         rows.append(
             {
@@ -261,7 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("losses", "inputs", "guided"))
+    parser.add_argument("--only", choices=("losses", "inputs", "mix", "guided"))
     parser.add_argument("--epochs", type=int, default=2, help="epochs per loss or input (default 2)")
     parser.add_argument("--images", type=int, default=2000, help="validation images scored per loss or input")
     args = parser.parse_args()
@@ -273,6 +311,8 @@ def main() -> None:
         sections["losses"] = loss_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "inputs"):
         sections["inputs"] = input_ablation(params, dataset, args.epochs, args.images)
+    if args.only in (None, "mix"):
+        sections["mix"] = mix_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "guided"):
         sections["guided"] = guided_ablation(params, dataset)
     previous = json.loads(OUT.read_text()) if OUT.exists() and args.only else {}

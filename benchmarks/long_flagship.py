@@ -186,8 +186,15 @@ def main(args: argparse.Namespace) -> None:
         compile_denoiser(model, config["loss"], config["learning_rate"])
         print(f"{args.name}: {model.count_params()} parameters, {args.epochs} epochs", flush=True)
     state["parameters"] = model.count_params()
-    levels, clean_fraction = params.train_noise.levels, params.train_noise.clean_fraction
-    pairs = FreshNoisePairs(x_train, levels, config["batch_size"], params.seed, clean_fraction=clean_fraction)
+    mix = params.train_noise
+    pairs = FreshNoisePairs(
+        x_train,
+        mix.levels,
+        config["batch_size"],
+        params.seed,
+        clean_fraction=mix.clean_fraction,
+        type_weights=mix.type_weights,
+    )
     val_batches = validation_feed(pairs, x_val, x_val)
     session = {"started_after_epoch": done, "machine": describe()}
     state["sessions"].append(session)
@@ -234,10 +241,11 @@ def main(args: argparse.Namespace) -> None:
             dataset.y_train,
             x_val,
             dataset.y_val,
-            levels,
+            mix.levels,
             params.guided,
             seed=params.seed,
-            clean_fraction=clean_fraction,
+            clean_fraction=mix.clean_fraction,
+            type_weights=mix.type_weights,
         )
         test["guided_seconds"] = round(time.perf_counter() - fine_tune, 1)
         test["guided_params"] = params.guided.model_dump()

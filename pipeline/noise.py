@@ -113,10 +113,13 @@ def corrupt_mix(
     levels: Mapping[str, Sequence[float]],
     rng: np.random.Generator,
     clean_fraction: float = 0.0,
+    type_weights: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """Corrupt each image with a random recipe: a uniform type, then a uniform level of it.
+    """Corrupt each image with a random recipe: a type, then a uniform level of it.
 
-    A ``clean_fraction`` of the images is left clean, so a blind denoiser learns to leave
+    Types are drawn in proportion to ``type_weights`` (relative; a type it does not name
+    weighs 1; None or equal weights: uniform, the same draws as without). A
+    ``clean_fraction`` of the images is left clean, so a blind denoiser learns to leave
     clean digits alone. Used to draw fresh training noise every epoch. Empty ``levels``: the
     images unchanged (as float32).
     """
@@ -125,7 +128,13 @@ def corrupt_mix(
         return images.copy()
     kinds = list(levels)
     out = images.copy()
-    kind_index = rng.integers(len(kinds), size=len(images))
+    weights = np.array([(type_weights or {}).get(kind, 1.0) for kind in kinds], dtype=float)
+    if np.any(weights <= 0) or not np.all(np.isfinite(weights)):
+        raise ValueError(f"type_weights must be positive and finite, got {dict(type_weights)}")
+    if np.all(weights == weights[0]):
+        kind_index = rng.integers(len(kinds), size=len(images))
+    else:
+        kind_index = rng.choice(len(kinds), size=len(images), p=weights / weights.sum())
     is_noisy = rng.random(len(images)) >= clean_fraction
     for k, kind in enumerate(kinds):
         level_index = rng.integers(len(levels[kind]), size=len(images))

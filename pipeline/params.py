@@ -61,6 +61,18 @@ class DataParams(Strict):
 class TrainNoiseParams(Strict):
     clean_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     levels: NoiseGrid
+    # Relative odds of each type in the mix (a type not named weighs 1); None: uniform.
+    type_weights: dict[NoiseKind, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
+
+    @model_validator(mode="after")
+    def _weights_name_trained_types(self):
+        unknown = sorted(set(self.type_weights or {}) - set(self.levels))
+        if unknown:
+            raise ValueError(
+                f"type_weights names {unknown}, which train_noise.levels does not train on: "
+                f"{sorted(self.levels)}"
+            )
+        return self
 
 
 class EpochParams(Strict):

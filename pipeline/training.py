@@ -38,7 +38,8 @@ class FreshNoisePairs:
     ``"both"`` ({"image": clean, "probs": labels}, the task-guided fine-tune). Empty ``levels``
     give the clean images (the clean classifier). With ``fresh=False`` the subset and its noise
     are drawn once and only their order changes between epochs (the seeds' "noise drawn once"
-    recipe). :func:`training_batches` feeds them to ``fit``.
+    recipe). ``clean_fraction`` and ``type_weights`` shape the mix (``corrupt_mix``).
+    :func:`training_batches` feeds them to ``fit``.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class FreshNoisePairs:
         fresh: bool = True,
         labels: np.ndarray | None = None,
         targets: Literal["clean", "labels", "both"] = "clean",
+        type_weights: Mapping[str, float] | None = None,
     ):
         if targets != "clean" and labels is None:
             raise ValueError(f"targets={targets!r} needs labels")
@@ -64,6 +66,7 @@ class FreshNoisePairs:
         self.seed = seed
         self.epoch_size = min(epoch_size or len(clean), len(clean))
         self.clean_fraction = clean_fraction
+        self.type_weights = type_weights
         self.epochs_drawn = 0
 
     def draw_epoch(self) -> None:
@@ -75,7 +78,7 @@ class FreshNoisePairs:
         else:
             chosen = rng.permutation(len(self.clean_all))[: self.epoch_size]
             self.clean, self.labels = self.clean_all[chosen], self.labels_all[chosen]
-            self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction)
+            self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction, self.type_weights)
         self.epochs_drawn += 1
 
     def __len__(self) -> int:
@@ -146,7 +149,7 @@ def validation_feed(
 ):
     """The validation dataset that goes with ``train``: ``x_val`` under ``train``'s noise (drawn
     once, see :func:`noisy_validation`; none for clean ``train``) against ``val_targets``."""
-    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction)
+    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction, train.type_weights)
     return validation_batches(val_noisy, val_targets, train.batch_size)
 
 
@@ -181,10 +184,15 @@ def compile_denoiser(model: keras.Model, loss: str, learning_rate: float) -> ker
 
 
 def noisy_validation(
-    x_val: np.ndarray, levels: Mapping[str, Sequence[float]], seed: int, clean_fraction: float = 0.0
+    x_val: np.ndarray,
+    levels: Mapping[str, Sequence[float]],
+    seed: int,
+    clean_fraction: float = 0.0,
+    type_weights: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """The validation split's noise, drawn once from a fixed seed so every model sees the same pairs."""
-    return corrupt_mix(x_val, levels, np.random.default_rng([seed, 10**6]), clean_fraction)
+    rng = np.random.default_rng([seed, 10**6])
+    return corrupt_mix(x_val, levels, rng, clean_fraction, type_weights)
 
 
 def fit_denoiser(
@@ -196,12 +204,20 @@ def fit_denoiser(
     *,
     seed: int,
     clean_fraction: float = 0.0,
+    type_weights: Mapping[str, float] | None = None,
     fresh_noise: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Fit a compiled ``model`` noisy -> clean with early stopping on the validation pairs."""
     train = FreshNoisePairs(
-        x_train, levels, fit.batch_size, seed, fit.train_size, clean_fraction, fresh_noise
+        x_train,
+        levels,
+        fit.batch_size,
+        seed,
+        fit.train_size,
+        clean_fraction,
+        fresh_noise,
+        type_weights=type_weights,
     )
     log.info("training %s on %d noisy images per epoch", model.name, train.epoch_size)
     return _fit_pairs(model, train, x_val, x_val, fit, callbacks)
@@ -237,6 +253,7 @@ def train_classifier(
     seed: int,
     levels: Mapping[str, Sequence[float]] | None = None,
     clean_fraction: float = 0.0,
+    type_weights: Mapping[str, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Fit the classifier with early stopping on validation loss.
@@ -253,7 +270,15 @@ def train_classifier(
     )
     levels = levels if config.noise_augmentation else {}
     train = FreshNoisePairs(
-        x_train, levels, config.batch_size, seed, None, clean_fraction, labels=y_train, targets="labels"
+        x_train,
+        levels,
+        config.batch_size,
+        seed,
+        None,
+        clean_fraction,
+        labels=y_train,
+        targets="labels",
+        type_weights=type_weights,
     )
     log.info(
         "training %s on %d %s images per epoch",
@@ -327,6 +352,7 @@ def fit_guided(
     *,
     seed: int,
     clean_fraction: float = 0.0,
+    type_weights: Mapping[str, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Fine-tune ``denoiser`` on pixel MSE + ``classification_weight`` x the frozen classifier's
@@ -349,6 +375,7 @@ def fit_guided(
         clean_fraction,
         labels=y_train,
         targets="both",
+        type_weights=type_weights,
     )
     log.info(
         "fine-tuning %s with the classifier's loss (weight %g)", denoiser.name, config.classification_weight

@@ -290,7 +290,7 @@ def run_search(tuner: keras_tuner.Tuner, train, validation, epochs: int, callbac
                 train,
                 validation_data=validation,
                 epochs=epochs,
-                shuffle=False,  # ``train`` comes shuffled (pipeline.training.training_batches)
+                shuffle=False,  # each epoch of ``train`` comes shuffled (FreshNoisePairs.draw_epoch)
                 callbacks=[DeferredInterrupt(), *callbacks],
                 verbose=1,
             )

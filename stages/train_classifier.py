@@ -45,6 +45,7 @@ def main(args, params):
                 seed=params.seed,
                 levels=params.train_noise.levels,
                 clean_fraction=params.train_noise.clean_fraction,
+                type_weights=params.train_noise.type_weights,
                 callbacks=callbacks,
             ),
             mse_metric=None,

@@ -45,6 +45,7 @@ def main(args, params):
                 config,
                 seed=params.seed,
                 clean_fraction=params.train_noise.clean_fraction,
+                type_weights=params.train_noise.type_weights,
                 fresh_noise=config.fresh_noise,
                 callbacks=callbacks,
             ),

@@ -37,6 +37,7 @@ def main(args, params):
                 config,
                 seed=params.seed,
                 clean_fraction=params.train_noise.clean_fraction,
+                type_weights=params.train_noise.type_weights,
                 callbacks=callbacks,
             ),
             mse_metric="val_image_mse",

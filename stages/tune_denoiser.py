@@ -38,7 +38,7 @@ def is_chief() -> bool:
 
 def main(args, params):
     search, final = params.tune.search, params.tune.final
-    levels, clean_fraction = params.train_noise.levels, params.train_noise.clean_fraction
+    mix = params.train_noise
     dataset = load_dataset(args.data)
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     seed_everything(params.seed)
@@ -56,7 +56,15 @@ def main(args, params):
         distribution_strategy=strategy,
     )
     val = x_val[: search.validation_size]
-    train = FreshNoisePairs(x_train, levels, final.batch_size, params.seed, search.train_size, clean_fraction)
+    train = FreshNoisePairs(
+        x_train,
+        mix.levels,
+        final.batch_size,
+        params.seed,
+        search.train_size,
+        mix.clean_fraction,
+        type_weights=mix.type_weights,
+    )
     result = run_search(tuner, *pair_feeds(train, val, val), epochs=search.max_epochs)
     if not is_chief():  # a distributed-search worker: the chief writes the outputs
         log.info("worker %s: %d trials completed", os.environ["KERASTUNER_TUNER_ID"], result["completed"])
@@ -74,10 +82,11 @@ def main(args, params):
                 model,
                 x_train,
                 x_val,
-                levels,
+                mix.levels,
                 final,
                 seed=params.seed,
-                clean_fraction=clean_fraction,
+                clean_fraction=mix.clean_fraction,
+                type_weights=mix.type_weights,
                 callbacks=callbacks,
             ),
         )

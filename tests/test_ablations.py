@@ -118,3 +118,34 @@ def test_fit_flagship_records_the_fit_it_ran():
     assert record["epochs"] == 2 and len(record["val_mse"]) == 2
     assert record["lr_drop_epochs"] == params.denoisers["unet_res"].lr_drop_epochs == 1
     assert record["train_seconds"] > 0 and all(0 < v < 0.2 for v in record["val_mse"])
+
+
+def test_fit_flagship_trains_on_the_mix_it_is_given():
+    from pipeline.data import split_validation
+    from pipeline.params import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    dataset = split_validation(tiny_mnist(n_train=96, n_test=8), validation_size=16, seed=0)
+    heavy = params.train_noise.model_copy(update={"type_weights": {"gaussian": 50.0}})
+    _, uniform = ablations.fit_flagship(params, dataset, "uniform", 1, filters=4, batch_size=32)
+    _, again = ablations.fit_flagship(params, dataset, "again", 1, filters=4, batch_size=32)
+    _, gaussian = ablations.fit_flagship(
+        params, dataset, "heavy", 1, train_noise=heavy, filters=4, batch_size=32
+    )
+    assert uniform["val_mse"] == again["val_mse"] != gaussian["val_mse"]
+
+
+def test_other_noise_scores_cover_every_non_gaussian_type_at_its_first_level():
+    from pipeline.params import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    images = tiny_mnist(n_train=8, n_test=8, seed=2)["x_test"].astype(np.float32) / 255
+    identity = keras.Sequential([keras.Input((28, 28)), keras.layers.Identity()])
+    scores = ablations.other_noise_scores(identity, params, images)
+    expected = {
+        f"{metric}_{kind}_{next(level for level in levels if level)}"
+        for kind, levels in params.noise.items()
+        if kind != "gaussian"
+        for metric in ("psnr", "ssim")
+    }
+    assert set(scores) == expected and len(expected) == 2 * (len(params.noise) - 1)

@@ -320,3 +320,30 @@ def test_corrupt_mix_draws_every_level_of_a_type():
     weak, strong = stds < 0.05, stds > 0.15
     assert np.all(weak | strong)
     assert weak.sum() >= 15 and strong.sum() >= 15
+
+
+def _gaussian_share(out: np.ndarray) -> float:
+    """The share of a MIX draw's images that are Gaussian (salt & pepper hold only 0, 0.5, 1)."""
+    return 1 - np.all(np.isin(out, [0.0, 0.5, 1.0]), axis=(1, 2)).mean()
+
+
+def test_corrupt_mix_type_weights_set_the_odds_of_each_type():
+    clean = constant(0.5, (2000, 28, 28))
+    assert _gaussian_share(corrupt_mix(clean, MIX, rng(5))) == pytest.approx(0.5, abs=0.04)
+    heavy = corrupt_mix(clean, MIX, rng(5), type_weights={"gaussian": 3.0})
+    assert _gaussian_share(heavy) == pytest.approx(0.75, abs=0.04)
+    # a type the weights do not name weighs 1
+    light = corrupt_mix(clean, MIX, rng(5), type_weights={"salt_pepper": 3.0})
+    assert _gaussian_share(light) == pytest.approx(0.25, abs=0.04)
+
+
+def test_corrupt_mix_equal_type_weights_draw_as_uniform():
+    clean = constant(0.5, (40, 28, 28))
+    uniform = corrupt_mix(clean, MIX, rng(3))
+    for weights in ({"gaussian": 2.0, "salt_pepper": 2.0}, {"gaussian": 1.0}, {}):
+        assert corrupt_mix(clean, MIX, rng(3), type_weights=weights).tobytes() == uniform.tobytes()
+
+
+def test_corrupt_mix_rejects_nonpositive_type_weights():
+    with pytest.raises(ValueError, match="type_weights must be positive"):
+        corrupt_mix(constant(0.5, (4, 28, 28)), MIX, rng(), type_weights={"gaussian": 0.0})

@@ -135,6 +135,14 @@ def test_defaults_fill_optional_keys(raw):
             lambda p: p["train_noise"].update(clean_fraction=-0.1),
             ["train_noise.clean_fraction:", "(got -0.1)"],
         ),
+        (
+            lambda p: p["train_noise"].update(type_weights={"speckle": 2.0}),
+            ["train_noise:", "type_weights names ['speckle']", "does not train on"],
+        ),
+        (
+            lambda p: p["train_noise"].update(type_weights={"gaussian": 0}),
+            ["train_noise.type_weights.gaussian:", "greater than 0", "(got 0)"],
+        ),
         # choices
         (
             lambda p: p["denoisers"]["cae"].update(architecture="resnet"),

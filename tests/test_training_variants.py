@@ -22,6 +22,7 @@ from pipeline.training import (
     train_classifier,
     training_batches,
     validation_batches,
+    validation_feed,
 )
 from tests.conftest import tiny_mnist
 
@@ -303,3 +304,43 @@ def test_the_last_lr_drop_epochs_run_at_a_tenth_of_the_learning_rate(data):
     model = compile_denoiser(build_cae(4, name="cae"), "mse", 2e-3)
     fit_denoiser(model, x, xv, LEVELS, constant, seed=4)
     assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
+
+
+def test_type_weights_shape_every_epoch_and_the_validation_noise():
+    clean = np.full((500, 28, 28), 0.5, dtype=np.float32)
+    mix = {"gaussian": [0.1], "salt_pepper": [0.3]}
+
+    def gaussian_share(images):  # salt & pepper images hold only 0, 0.5 and 1
+        return 1 - np.all(np.isin(images, [0.0, 0.5, 1.0]), axis=(1, 2)).mean()
+
+    pairs = FreshNoisePairs(clean, mix, batch_size=500, seed=1, type_weights={"gaussian": 4.0})
+    for _ in range(2):
+        pairs.draw_epoch()
+        assert gaussian_share(pairs.noisy) == pytest.approx(0.8, abs=0.06)
+    batches = validation_feed(pairs, clean, clean).as_numpy_iterator()
+    validation = np.concatenate([noisy for noisy, _ in batches])
+    assert gaussian_share(validation) == pytest.approx(0.8, abs=0.06)
+
+
+def test_every_fit_draws_its_noise_with_the_type_weights(data, monkeypatch):
+    import pipeline.training as training
+
+    x, y, xv, yv = data
+    seen = []
+    real = training.corrupt_mix
+
+    def recording(images, levels, rng, clean_fraction=0.0, type_weights=None):
+        seen.append(type_weights)
+        return real(images, levels, rng, clean_fraction, type_weights)
+
+    monkeypatch.setattr(training, "corrupt_mix", recording)
+    weights = {"gaussian": 2.0}
+    fit = FitParams(epochs=1, batch_size=32, train_size=32)
+    denoiser = compile_denoiser(build_cae(4, name="cae"), "mse", 1e-3)
+    fit_denoiser(denoiser, x, xv, LEVELS, fit, seed=1, type_weights=weights)
+    config = ClassifierParams(filters=4, dense_units=8, epochs=1, batch_size=32, noise_augmentation=True)
+    classifier = build_classifier(4, 8, name="aug")
+    train_classifier(classifier, x, y, xv, yv, config, seed=1, levels=LEVELS, type_weights=weights)
+    guided = GuidedParams(epochs=1, batch_size=32, train_size=32)
+    fit_guided(denoiser, classifier, x, y, xv, yv, LEVELS, guided, seed=1, type_weights=weights)
+    assert len(seen) == 6 and all(w == weights for w in seen)  # each fit: one epoch, one validation draw
