@@ -3,7 +3,7 @@
 Scored on the validation split only (never the test set) and written to
 ``results/benchmarks/ablations.json``:
 
-    python benchmarks/ablations.py [--only losses|inputs|mix|guided] [--epochs 2] [--images 2000]
+    python benchmarks/ablations.py [--only losses|inputs|mix|depth|guided] [--epochs 2] [--images 2000]
 
 ``losses``: the flagship's architecture and fit settings (params ``denoisers.unet_res``)
 trained from scratch for ``--epochs`` over the whole training split with each loss (MSE, MSE +
@@ -18,6 +18,9 @@ and at one level of each other evaluated noise type (``noise`` params, first non
 noise types, and Gaussian at three times the odds, params ``train_noise.type_weights``); the
 clean classifier's accuracy and PSNR/SSIM on the whole validation split at gaussian 0 / 0.3 /
 0.5 / 0.7 / 1.0, and PSNR/SSIM at one level of each other noise type on ``--images`` images.
+
+``depth``: the flagship's settings on the tuner's general U-Net builder at two and three
+levels (``DEPTHS``), scored as ``mix``; the same builder for both, so only the depth differs.
 
 ``guided``: variants of the ``guided`` fine-tune of the trained flagship
 (``models/denoisers/<guided.base>.keras``: run ``dvc repro`` first), each changing the
@@ -36,6 +39,7 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +61,8 @@ GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
 # Training mixes for ``mix``: uniform over the noise types (the default), and Gaussian at three
 # times the odds of each other type (half of the noisy draws, against a quarter).
 MIXES = (("uniform", None), ("gaussian_x3", {"gaussian": 3.0}))
+# U-Net levels for ``depth``: the flagship's two, and three (28 px padded to 32, a 4 x 4 bottleneck).
+DEPTHS = (2, 3)
 # The guided settings each variant's row reports (None for the row without a fine-tune).
 VARIED = ("classification_weight", "train_size", "learning_rate", "epochs", "classifier_training")
 
@@ -102,25 +108,29 @@ def noise_scores(model, clean: np.ndarray, levels, classifier=None, labels=None,
     return scores
 
 
-def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", train_noise=None, **update):
+def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", train_noise=None, build=None, **update):
     """The flagship (params ``denoisers.unet_res``, changed by ``update``) trained from scratch for
     ``epochs`` over the whole training split with ``loss`` on ``train_noise`` (default: params
     ``train_noise``): (model, record of the fit: epochs, learning-rate drop, seconds, validation
-    MSE per epoch)."""
+    MSE per epoch). ``build(name)``, if given, returns the compiled model to fit instead of the
+    flagship's architecture (the fit settings stay the flagship's)."""
     from pipeline.models import build_denoiser
     from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
 
     config = params.denoisers["unet_res"].model_copy(update=update)
     fit = config.model_copy(update={"epochs": epochs, "train_size": None})
     seed_everything(params.seed)
-    model = build_denoiser(
-        config.architecture,
-        config.filters,
-        f"ablation_{name}",
-        residual=config.residual,
-        clip_indicators=config.clip_indicators,
-    )
-    compile_denoiser(model, loss, config.learning_rate)
+    if build is None:
+        model = build_denoiser(
+            config.architecture,
+            config.filters,
+            f"ablation_{name}",
+            residual=config.residual,
+            clip_indicators=config.clip_indicators,
+        )
+        compile_denoiser(model, loss, config.learning_rate)
+    else:
+        model = build(f"ablation_{name}")
     mix = train_noise or params.train_noise
     start = time.perf_counter()
     history = fit_denoiser(
@@ -183,23 +193,55 @@ def input_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     return rows
 
 
-def mix_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+def validation_scores(model, params, dataset, classifier, images: int) -> dict:
+    """The clean classifier's accuracy and PSNR/SSIM on the whole validation split at gaussian 0 /
+    0.3 / 0.5 / 0.7 / 1.0, and PSNR/SSIM at one level of each other noise type on ``images``."""
     x_val = to_float(dataset.x_val)
+    return noise_scores(model, x_val, (0.0, 0.3, 0.5, 0.7, 1.0), classifier, dataset.y_val) | (
+        other_noise_scores(model, params, x_val[:images])
+    )
+
+
+def mix_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
     classifier = load_model(f"models/classifiers/{params.reference_classifier}.keras")
     rows = []
     for name, weights in MIXES:
         print(f"training mix {name}: {epochs} epochs", flush=True)
         mix = params.train_noise.model_copy(update={"type_weights": weights})
         model, record = fit_flagship(params, dataset, f"mix_{name}", epochs, train_noise=mix)
-        rows.append(
-            {
-                "mix": name,
-                "type_weights": weights,
-                **record,
-                **noise_scores(model, x_val, (0.0, 0.3, 0.5, 0.7, 1.0), classifier, dataset.y_val),
-                **other_noise_scores(model, params, x_val[:images]),
-            }
-        )
+        scores = validation_scores(model, params, dataset, classifier, images)
+        rows.append({"mix": name, "type_weights": weights, **record, **scores})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def depth_values(depth: int, config) -> dict:
+    """The tuner's hyperparameters for a ``depth``-level U-Net with the flagship's settings
+    (``config``: params ``denoisers.unet_res``)."""
+    return {
+        "depth": depth,
+        "filters": config.filters,
+        "batchnorm": False,
+        "upsampling": "upsample",
+        "residual": config.residual,
+        "dropout": 0.0,
+        "loss": config.loss,
+        "learning_rate": config.learning_rate,
+    }
+
+
+def depth_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
+    from pipeline.tuning import build_unet_from
+
+    classifier = load_model(f"models/classifiers/{params.reference_classifier}.keras")
+    rows = []
+    for depth in DEPTHS:
+        print(f"U-Net depth {depth}: {epochs} epochs", flush=True)
+        values = depth_values(depth, params.denoisers["unet_res"])
+        build = partial(build_unet_from, values)  # build(name)
+        model, record = fit_flagship(params, dataset, f"depth{depth}", epochs, build=build)
+        scores = validation_scores(model, params, dataset, classifier, images)
+        rows.append({"depth": depth, "parameters": model.count_params(), **record, **scores})
         print(rows[-1], flush=True)
     return rows
 
@@ -299,7 +341,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("losses", "inputs", "mix", "guided"))
+    parser.add_argument("--only", choices=("losses", "inputs", "mix", "depth", "guided"))
     parser.add_argument("--epochs", type=int, default=2, help="epochs per loss or input (default 2)")
     parser.add_argument("--images", type=int, default=2000, help="validation images scored per loss or input")
     args = parser.parse_args()
@@ -313,6 +355,8 @@ def main() -> None:
         sections["inputs"] = input_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "mix"):
         sections["mix"] = mix_ablation(params, dataset, args.epochs, args.images)
+    if args.only in (None, "depth"):
+        sections["depth"] = depth_ablation(params, dataset, args.epochs, args.images)
     if args.only in (None, "guided"):
         sections["guided"] = guided_ablation(params, dataset)
     previous = json.loads(OUT.read_text()) if OUT.exists() and args.only else {}
