@@ -149,3 +149,26 @@ def test_other_noise_scores_cover_every_non_gaussian_type_at_its_first_level():
         for metric in ("psnr", "ssim")
     }
     assert set(scores) == expected and len(expected) == 2 * (len(params.noise) - 1)
+
+
+def test_depth_section_fits_the_tuners_unet_at_each_depth_with_the_flagships_fit():
+    from functools import partial
+
+    from pipeline.data import split_validation
+    from pipeline.params import load_params
+    from pipeline.tuning import build_unet_from
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    config = params.denoisers["unet_res"].model_copy(update={"filters": 4})
+    dataset = split_validation(tiny_mnist(n_train=96, n_test=8), validation_size=16, seed=0)
+    fits = {}
+    for depth in ablations.DEPTHS:
+        values = ablations.depth_values(depth, config)
+        assert values["residual"] and values["loss"] == "mse" and values["depth"] == depth
+        build = partial(build_unet_from, values)
+        fits[depth] = ablations.fit_flagship(params, dataset, f"d{depth}", 1, build=build, batch_size=32)
+    (shallow, _), (deep, record) = fits[2], fits[3]
+    assert deep.name == "ablation_d3" and deep.get_layer("ablation_d3_down3_pool") is not None
+    assert deep.output_shape == shallow.output_shape == (None, 28, 28)
+    assert deep.count_params() > 3 * shallow.count_params()  # the third level's 8f bottleneck
+    assert record["epochs"] == 1 and 0 < record["val_mse"][0] < 0.2
