@@ -23,6 +23,7 @@ from pipeline.restorer import Restorer
 log = logging.getLogger(__name__)
 
 NO_DENOISER = "none"
+GAIN_COLUMNS = ("gain", "gain_low", "gain_high")
 
 
 def restore(model: keras.Model | None, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -91,7 +92,9 @@ def evaluate_grid(
     slow denoiser on the first n test images only (its ``n_images`` column says so), and
     ``noise_test_sizes`` every denoiser on the noisy levels of a noise type (the smaller of the
     two wins). Level 0 is the clean test set for every noise type, so it is scored once, at the
-    denoiser's own size, and shared. Also returns the
+    denoiser's own size, and shared. Each denoiser's row also has its ``gain`` in accuracy over
+    no denoiser on the same images with the same classifier, and the paired 95% interval of it
+    (``gain_low``, ``gain_high``: :func:`pipeline.metrics.paired_difference`). Also returns the
     confusion counts of every denoiser x classifier at ``confusion_cell`` (long format:
     denoiser, classifier, true, predicted, count), and the wall time spent denoising (per
     denoiser), classifying, computing metrics and in everything else.
@@ -101,6 +104,7 @@ def evaluate_grid(
     test_sizes, noise_test_sizes = test_sizes or {}, noise_test_sizes or {}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
     clean_scores: dict[tuple[str, str], dict] = {}
+    baseline: dict[tuple[str, float, str], np.ndarray] = {}  # no denoiser's correct answers
     rows, confusions = [], []
     for kind, level, i in tqdm(cells, desc="evaluate grid", unit="cell"):
         for name, restorer in models.items():
@@ -121,7 +125,13 @@ def evaluate_grid(
                             quality = image_quality(restored, clean[:n])
                     with watch("classify"):
                         accuracy, predicted = classify(restored, labels[:n], classifier, batch_size)
-                    values = {"accuracy": accuracy, **quality, "n_images": int(n)}
+                    correct = predicted == labels[:n]
+                    cell = (kind if level else "", float(level), clf_name)
+                    if restorer is None:
+                        baseline[cell] = correct
+                    with watch("metrics"):
+                        paired = gain(correct, baseline[cell])
+                    values = {"accuracy": accuracy, **quality, "n_images": int(n), **paired}
                     if level == 0:
                         clean_scores[key] = values
                     if confusion_cell == (kind, level):
@@ -131,6 +141,14 @@ def evaluate_grid(
                 )
     confusion = pd.concat(confusions, ignore_index=True) if confusions else pd.DataFrame()
     return pd.DataFrame(rows), confusion, timing_summary(watch, time.perf_counter() - start)
+
+
+def gain(correct: np.ndarray, baseline: np.ndarray) -> dict[str, float]:
+    """Accuracy gain of ``correct`` over the first ``len(correct)`` of ``baseline`` and its paired
+    95% interval; NaN for the baseline itself."""
+    if correct is baseline:
+        return dict.fromkeys(GAIN_COLUMNS, float("nan"))
+    return dict(zip(GAIN_COLUMNS, metrics.paired_difference(correct, baseline[: len(correct)]), strict=True))
 
 
 def timing_summary(watch: Stopwatch, total: float) -> dict:

@@ -65,6 +65,43 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
     return float(interval.low), float(interval.high)
 
 
+def paired_difference(
+    first: np.ndarray, second: np.ndarray, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Difference of two accuracies on the same items, ``mean(first) - mean(second)`` for two
+    boolean "correct" vectors, and its 95% interval by Newcombe's square-and-add method for
+    paired proportions (Newcombe 1998, method 10: Wilson intervals of both accuracies, combined
+    with their estimated correlation). Pairing is what makes it much narrower than two
+    separate Wilson intervals when the two mostly agree: only the items on which they disagree
+    carry evidence. Returns (difference, low, high)."""
+    first, second = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
+    if first.shape != second.shape or first.ndim != 1 or first.size == 0:
+        raise ValueError(
+            f"expected two non-empty 1-D vectors of equal length, got {first.shape} and {second.shape}"
+        )
+    n = first.size
+    both, only_first = int(np.sum(first & second)), int(np.sum(first & ~second))
+    only_second = int(np.sum(~first & second))
+    neither = n - both - only_first - only_second
+    right1, right2 = both + only_first, both + only_second
+    p1, p2 = right1 / n, right2 / n
+    l1, u1 = wilson_interval(right1, n, confidence)
+    l2, u2 = wilson_interval(right2, n, confidence)
+    # phi, the correlation of the two, with Newcombe's continuity correction of its numerator
+    margins = float(right1) * (n - right1) * right2 * (n - right2)
+    cross = float(both) * neither - float(only_first) * only_second
+    cross = cross - n / 2 if cross > n / 2 else (0.0 if cross >= 0 else cross)
+    phi = cross / np.sqrt(margins) if margins > 0 else 0.0
+    difference = p1 - p2
+    below = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    above = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    return (
+        difference,
+        difference - float(np.sqrt(max(below, 0.0))),
+        difference + float(np.sqrt(max(above, 0.0))),
+    )
+
+
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two (low, high) intervals share a point."""
     return a[1] >= b[0] and b[1] >= a[0]

@@ -86,6 +86,23 @@ def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) ->
     return result
 
 
+def gain_table(scores: pd.DataFrame, noise: str, denoisers: list[str]) -> str:
+    """Markdown: each denoiser's accuracy gain over no denoiser (points) on ``noise``, levels as
+    columns, with the paired 95% interval (first classifier; level 0: the change on clean images)."""
+    first = scores["classifier"].iloc[0]
+    rows = scores[(scores["noise"] == noise) & (scores["classifier"] == first) & scores["gain"].notna()]
+    cells = rows.assign(
+        cell=[
+            f"{100 * g:+.2f} ({100 * lo:+.2f} to {100 * hi:+.2f})"
+            for g, lo, hi in zip(rows["gain"], rows["gain_low"], rows["gain_high"], strict=True)
+        ]
+    ).pivot(index="denoiser", columns="level", values="cell")
+    table = cells.loc[[name for name in denoisers if name in cells.index]]
+    table.columns = [f"{level:g}" for level in table.columns]
+    table.index.name = f"{noise} sigma →"
+    return table.to_markdown()
+
+
 def headline_table(scores: pd.DataFrame, headline_noise: str, denoisers: list[str]) -> str:
     """Markdown: accuracy (%) on the headline noise type, levels as columns."""
     table = accuracy_pivot(scores, headline_noise, denoisers).T

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline import metrics
 from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
 
 
@@ -105,6 +106,37 @@ def test_noise_test_sizes_subset_the_noisy_levels_of_a_noise_type(setup):
     raw = scores[(scores["denoiser"] == NO_DENOISER) & (scores["noise"] == "blur") & (scores["level"] == 1.0)]
     predicted = BrightnessClassifier().predict(grids["blur"][1][1], 16).argmax(axis=1)
     assert raw["accuracy"].iloc[0] == pytest.approx(np.mean(predicted[:20] == labels[:20]))
+
+
+def test_gain_is_paired_with_no_denoiser_on_the_same_images(setup):
+    """Each denoiser's gain is its accuracy minus no denoiser's on the same (first n) images with
+    the same classifier, with the paired interval; no denoiser's own row has none."""
+    clean, labels, grids = setup
+
+    def oracle(images, kind, level):
+        return images / 0.5 if kind == "blur" and level > 0 else images
+
+    scores, _, _ = evaluate_grid(
+        clean,
+        labels,
+        grids,
+        {"oracle": oracle},
+        {"bright": BrightnessClassifier()},
+        16,
+        test_sizes={"oracle": 10},
+    )
+    rows = scores.set_index(["noise", "level", "denoiser"])
+    gains = ["gain", "gain_low", "gain_high"]
+    assert scores.loc[scores["denoiser"] == NO_DENOISER, gains].isna().all().all()
+    raw = BrightnessClassifier().predict(grids["blur"][1][1], 16).argmax(axis=1)[:10] == labels[:10]
+    blur = rows.loc[("blur", 1.0, "oracle")]
+    assert blur["accuracy"] == 1.0
+    assert blur["gain"] == pytest.approx(1.0 - raw.mean())  # not 1.0 minus the raw accuracy on all 40
+    expected = metrics.paired_difference(np.ones(10, bool), raw)
+    np.testing.assert_allclose(blur[gains].to_numpy(float), expected)
+    # on clean images the oracle is the identity: the same answers, no gain
+    clean_row = rows.loc[("gaussian", 0.0, "oracle")]
+    assert clean_row["gain"] == 0.0 and clean_row["gain_low"] <= 0.0 <= clean_row["gain_high"]
 
 
 def test_sample_outputs_rows(setup):

@@ -6,8 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from pipeline import metrics
 from pipeline.metrics import accuracy, intervals_overlap, psnr, ssim
 
 
@@ -136,3 +138,66 @@ def test_shape_mismatch_raises(metric, a, b):
 def test_intervals_overlap_is_symmetric_and_closed(a, b, expected):
     assert intervals_overlap(a, b) is expected
     assert intervals_overlap(b, a) is expected
+
+
+def _paired(both: int, only_first: int, only_second: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two "correct" vectors with the given counts of a paired 2x2 table."""
+    first = np.repeat([True, True, False, False], [both, only_first, only_second, neither])
+    second = np.repeat([True, False, True, False], [both, only_first, only_second, neither])
+    return first, second
+
+
+def test_paired_difference_is_the_difference_of_accuracies_and_antisymmetric():
+    first, second = _paired(59, 6, 16, 80)
+    difference, low, high = metrics.paired_difference(first, second)
+    assert difference == pytest.approx(first.mean() - second.mean())
+    assert low < difference < high
+    swapped = metrics.paired_difference(second, first)
+    np.testing.assert_allclose(swapped, (-difference, -high, -low), atol=1e-12)
+
+
+def test_paired_difference_matches_the_wald_interval_for_large_samples():
+    """With 10,000 pairs and 500 disagreements, the score interval is the textbook Wald interval
+    of the McNemar difference, (b - c) / n +- 1.96 sqrt((b + c) / n - d^2) / sqrt(n), to 1e-4."""
+    n, b, c = 10_000, 300, 200
+    _, low, high = metrics.paired_difference(*_paired(9000, b, c, n - 9000 - b - c))
+    d = (b - c) / n
+    half = norm.ppf(0.975) * np.sqrt((b + c) / n - d**2) / np.sqrt(n)
+    assert low == pytest.approx(d - half, abs=1e-4)
+    assert high == pytest.approx(d + half, abs=1e-4)
+
+
+def test_paired_difference_is_much_narrower_than_two_separate_intervals():
+    first, second = _paired(9300, 60, 40, 600)  # two classifiers that agree on 99% of images
+    _, low, high = metrics.paired_difference(first, second)
+    w1 = metrics.wilson_interval(first.sum(), first.size)
+    w2 = metrics.wilson_interval(second.sum(), second.size)
+    assert high - low < 0.5 * ((w1[1] - w1[0]) + (w2[1] - w2[0])) / 2
+
+
+def test_paired_difference_covers_the_true_difference_95_percent_of_the_time():
+    """Simulated pairs with correlated outcomes: the interval holds the true difference in
+    93.5-96.5% of 1,000 draws (nominal 95%)."""
+    rng = np.random.default_rng(0)
+    probabilities = np.array([0.80, 0.08, 0.04, 0.08])  # both, only first, only second, neither
+    true_difference = probabilities[1] - probabilities[2]
+    hits = 0
+    for _ in range(1000):
+        counts = rng.multinomial(300, probabilities)
+        _, low, high = metrics.paired_difference(*_paired(*counts))
+        hits += low <= true_difference <= high
+    assert 935 <= hits <= 965
+
+
+def test_paired_difference_of_identical_answers_is_zero_inside_a_narrow_interval():
+    correct = np.arange(1000) % 10 != 0
+    difference, low, high = metrics.paired_difference(correct, correct)
+    assert difference == 0.0
+    assert -0.005 < low <= 0.0 <= high < 0.005
+
+
+def test_paired_difference_rejects_mismatched_vectors():
+    with pytest.raises(ValueError, match="equal length"):
+        metrics.paired_difference(np.ones(3, bool), np.ones(4, bool))
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.paired_difference(np.ones(0, bool), np.ones(0, bool))

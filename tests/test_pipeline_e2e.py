@@ -139,6 +139,11 @@ def test_repro_writes_every_output(repo):
     assert scores["accuracy"].between(0, 1).all()
     assert (scores["accuracy_low"] <= scores["accuracy"]).all()
     assert (scores["accuracy"] <= scores["accuracy_high"]).all()
+    # gains over no denoiser: none on its own row, paired intervals around every other
+    raw = scores["denoiser"] == "none"
+    assert scores.loc[raw, "gain"].isna().all() and scores.loc[~raw, "gain"].notna().all()
+    assert (scores.loc[~raw, "gain_low"] <= scores.loc[~raw, "gain"]).all()
+    assert (scores.loc[~raw, "gain"] <= scores.loc[~raw, "gain_high"]).all()
     # Level 0 is the clean test set for every noise type: identical rows.
     clean = scores[scores["level"] == 0].groupby(["denoiser", "classifier"])["accuracy"].nunique()
     assert (clean == 1).all()
@@ -176,6 +181,7 @@ def test_report_links_its_figures(repo):
     report = (repo / "results/report.md").read_text()
     assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
     assert "## Rival defenses" in report and "against the noise-augmented classifier alone" in report
+    assert "## Gain over no denoiser on gaussian noise" in report and "| unet_guided " in report
     assert "50 images per cell; noisy speckle on the first 30, tv on the first 20 (slow filter)" in report
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (repo / "results" / link).stat().st_size > 0, link

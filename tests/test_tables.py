@@ -11,6 +11,7 @@ from pipeline.tables import (
     accuracy_pivot,
     add_intervals,
     curve_table,
+    gain_table,
     headline_table,
     markdown_tables,
     summary,
@@ -177,3 +178,21 @@ def test_headline_table(scores):
     rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
     assert set(rows) == {"none", "cae"}
     assert [float(cell) for cell in rows["cae"].split("|")[2:-1]] == [96.0, 94.0, 80.0]
+
+
+def test_gain_table(scores):
+    """One row per denoiser (not the baseline), the first classifier's gain in points with its
+    interval, levels as columns."""
+    gains = scores.assign(gain=scores["accuracy"] - 0.5, gain_low=-0.0123, gain_high=0.456)
+    gains.loc[gains["denoiser"] == "none", ["gain", "gain_low", "gain_high"]] = np.nan
+    text = gain_table(gains, "gaussian", DENOISERS)
+    lines = text.splitlines()
+    assert [cell.strip() for cell in lines[0].split("|")[1:-1]] == ["gaussian sigma →", "0", "0.1", "0.5"]
+    assert len(lines) == 3  # header, rule, cae only
+    cells = [cell.strip() for cell in lines[2].split("|")[1:-1]]
+    assert cells == [
+        "cae",
+        "+46.00 (-1.23 to +45.60)",
+        "+44.00 (-1.23 to +45.60)",
+        "+30.00 (-1.23 to +45.60)",
+    ]
