@@ -49,7 +49,8 @@ from machine import describe  # noqa: E402
 
 from pipeline.data import to_float  # noqa: E402
 from pipeline.evaluation import classify, image_quality, restore  # noqa: E402
-from pipeline.io import load_dataset, load_model, write_json  # noqa: E402
+from pipeline.io import load_dataset, write_json  # noqa: E402
+from pipeline.models import load_model  # noqa: E402
 from pipeline.noise import corrupt  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 

@@ -23,7 +23,8 @@ from machine import describe  # noqa: E402
 from pipeline.data import to_float  # noqa: E402
 from pipeline.evaluation import evaluate_grid, model_restorer, restore  # noqa: E402
 from pipeline.flops import model_flops  # noqa: E402
-from pipeline.io import load_dataset, load_model, write_json  # noqa: E402
+from pipeline.io import load_dataset, write_json  # noqa: E402
+from pipeline.models import load_model  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 
 OUT = Path("results/benchmarks")

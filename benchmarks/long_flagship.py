@@ -36,7 +36,8 @@ from machine import describe  # noqa: E402
 
 from pipeline.data import DataError, to_float  # noqa: E402
 from pipeline.evaluation import classify, image_quality, restore  # noqa: E402
-from pipeline.io import load_dataset, load_model, read_npz_arrays, save_model, write_json  # noqa: E402
+from pipeline.io import load_dataset, read_npz_arrays, write_json  # noqa: E402
+from pipeline.models import load_model, save_model  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 
 CHECKPOINTS = Path("models/long")

@@ -21,7 +21,8 @@ import pandas as pd
 
 from pipeline.data import DataError
 from pipeline.evaluation import restore
-from pipeline.io import load_model, write_with
+from pipeline.io import write_with
+from pipeline.models import load_model
 from pipeline.preprocess import to_mnist
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import contextmanager
 
 import keras
@@ -85,6 +85,9 @@ def evaluate_grid(
     confusion_cell: tuple[str, float] | None = None,
     test_sizes: Mapping[str, int | None] | None = None,
     noise_test_sizes: Mapping[str, int | None] | None = None,
+    classifier_noise: Mapping[str, Collection[str]] | None = None,
+    correct_sink: dict[tuple[str, str, float], np.ndarray] | None = None,
+    sink_noise: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
@@ -98,12 +101,17 @@ def evaluate_grid(
     confusion counts of every denoiser x classifier at ``confusion_cell`` (long format:
     denoiser, classifier, true, predicted, count), and the wall time spent denoising (per
     denoiser), classifying, computing metrics and in everything else.
+
+    ``classifier_noise`` limits a classifier to some noise types (absent: all). With
+    ``correct_sink``, every cell of ``sink_noise`` (its clean level too) stores which images each
+    denoiser x classifier got right, under (denoiser, classifier, level).
     """
     watch, start = Stopwatch(), time.perf_counter()
     models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
     test_sizes, noise_test_sizes = test_sizes or {}, noise_test_sizes or {}
     cells = [(kind, level, i) for kind, (levels, _) in grids.items() for i, level in enumerate(levels)]
     clean_scores: dict[tuple[str, str], dict] = {}
+    clean_correct: dict[tuple[str, str], np.ndarray] = {}
     baseline: dict[tuple[str, float, str], np.ndarray] = {}  # no denoiser's correct answers
     rows, confusions = [], []
     for kind, level, i in tqdm(cells, desc="evaluate grid", unit="cell"):
@@ -114,6 +122,8 @@ def evaluate_grid(
             noisy = grids[kind][1][i][:n]
             restored, quality = None, None
             for clf_name, classifier in classifiers.items():
+                if kind not in (classifier_noise or {}).get(clf_name, (kind,)):
+                    continue
                 key = (name, clf_name)
                 if level == 0 and key in clean_scores:
                     values = clean_scores[key]
@@ -134,8 +144,13 @@ def evaluate_grid(
                     values = {"accuracy": accuracy, **quality, "n_images": int(n), **paired}
                     if level == 0:
                         clean_scores[key] = values
+                        clean_correct[key] = correct
                     if confusion_cell == (kind, level):
                         confusions.append(_confusion_frame(labels[:n], predicted, name, clf_name))
+                if correct_sink is not None and kind == sink_noise:
+                    correct_sink[(name, clf_name, float(level))] = (
+                        clean_correct[key] if level == 0 else correct
+                    )
                 rows.append(
                     {"noise": kind, "level": float(level), "denoiser": name, "classifier": clf_name, **values}
                 )

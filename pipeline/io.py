@@ -93,22 +93,3 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
 def load_dataset(path: str | Path) -> Dataset:
     keys = tuple(field.name for field in fields(Dataset))
     return Dataset(**read_npz_arrays(path, keys))
-
-
-def save_model(path: str | Path, model) -> None:
-    write_with(path, model.save)
-
-
-def load_model(path: str | Path):
-    """Load a ``.keras`` model, naming the file if it is missing or corrupt."""
-    import keras
-
-    import pipeline.models  # noqa: F401  (registers the custom functions the models use)
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found (train it first: dvc repro)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a damaged archive
-        raise DataError(f"{path}: cannot load Keras model ({type(error).__name__}: {error})") from None

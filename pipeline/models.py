@@ -6,9 +6,13 @@ arrays the pipeline stores) and name every layer after its block.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
 
+from pipeline.data import DataError
+from pipeline.io import write_with
 from pipeline.params import UNET_OPTIONS, UNETS
 
 IMAGE_SHAPE = (28, 28)
@@ -75,9 +79,20 @@ def build_unet(
     return keras.Model(inputs, image_head(x, image, name, residual, kernel=3), name=name)
 
 
-def bn_block(x, filters: int, name: str, convs: int = 2):
-    """``convs`` x (3x3 conv without bias -> BatchNorm -> ReLU)."""
+BLOCK_ORDERS = ("conv_bn_relu", "conv_relu_bn")
+
+
+def bn_block(x, filters: int, name: str, convs: int = 2, order: str = "conv_bn_relu"):
+    """``convs`` x a 3x3 conv block with BatchNorm: ``conv_bn_relu`` (conv without bias -> BatchNorm
+    -> ReLU, the usual order) or ``conv_relu_bn`` (conv with bias and ReLU -> BatchNorm, the seeds'
+    published lite U-Net: 320 more parameters at 16 filters)."""
+    if order not in BLOCK_ORDERS:
+        raise ValueError(f"unknown block order {order!r}; allowed: {list(BLOCK_ORDERS)}")
     for i in range(1, convs + 1):
+        if order == "conv_relu_bn":
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv{i}")(x)
+            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+            continue
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
         x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
@@ -85,22 +100,27 @@ def bn_block(x, filters: int, name: str, convs: int = 2):
 
 
 def build_unet_bn(
-    filters: int = 16, name: str = "unet_bn", residual: bool = False, clip_indicators: bool = False
+    filters: int = 16,
+    name: str = "unet_bn",
+    residual: bool = False,
+    clip_indicators: bool = False,
+    block_order: str = "conv_bn_relu",
 ) -> keras.Model:
     """The seeds' lite U-Net: double conv+BN blocks (f, 2f, 4f), Conv2DTranspose up, concat skips,
-    1x1 sigmoid output (trained with MSE in the seed recipe)."""
+    1x1 sigmoid output (trained with MSE in the seed recipe). The seeds' blocks are
+    ``block_order="conv_relu_bn"``; the default is the usual conv -> BatchNorm -> ReLU."""
     inputs, image = _with_channel(name)
     x = unet_input(image, name, clip_indicators)
-    skip1 = bn_block(x, filters, f"{name}_down1")
+    skip1 = bn_block(x, filters, f"{name}_down1", order=block_order)
     x = layers.MaxPooling2D(2, name=f"{name}_down1_pool")(skip1)
-    skip2 = bn_block(x, 2 * filters, f"{name}_down2")
+    skip2 = bn_block(x, 2 * filters, f"{name}_down2", order=block_order)
     x = layers.MaxPooling2D(2, name=f"{name}_down2_pool")(skip2)
-    x = bn_block(x, 4 * filters, f"{name}_bottom")
+    x = bn_block(x, 4 * filters, f"{name}_bottom", order=block_order)
     for level, skip in ((2, skip2), (1, skip1)):
         width = filters * 2 ** (level - 1)
         x = layers.Conv2DTranspose(width, 2, strides=2, name=f"{name}_up{level}_transpose")(x)
         x = layers.Concatenate(name=f"{name}_up{level}_concat")([x, skip])
-        x = bn_block(x, width, f"{name}_up{level}")
+        x = bn_block(x, width, f"{name}_up{level}", order=block_order)
     return keras.Model(inputs, image_head(x, image, name, residual), name=name)
 
 
@@ -148,12 +168,17 @@ def build_denoiser(
     depth: int | None = None,
     residual: bool = False,
     clip_indicators: bool = False,
+    block_order: str = "conv_bn_relu",
 ) -> keras.Model:
     """A denoiser by architecture name; ``depth`` applies to dncnn, ``residual`` and
-    ``clip_indicators`` to the U-Nets."""
+    ``clip_indicators`` to the U-Nets, ``block_order`` to unet_bn."""
     if architecture not in DENOISER_BUILDERS:
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {sorted(DENOISER_BUILDERS)}")
     extra = {"depth": depth} if architecture == "dncnn" and depth else {}
+    if block_order != "conv_bn_relu":
+        if architecture != "unet_bn":
+            raise ValueError(f"block_order applies to unet_bn, not {architecture!r}")
+        extra["block_order"] = block_order
     for option, value in zip(UNET_OPTIONS, (residual, clip_indicators), strict=True):
         if value:
             if architecture not in UNETS:
@@ -177,3 +202,19 @@ def build_classifier(
     x = layers.Dropout(dropout, name=f"{name}_dropout2")(x)
     outputs = layers.Dense(10, activation="softmax", name=f"{name}_probs")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def save_model(path: str | Path, model: keras.Model) -> None:
+    """Save atomically (a killed stage leaves no half-written ``.keras`` file)."""
+    write_with(path, model.save)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` model (with this module's custom layers), naming a missing or corrupt file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found (train it first: dvc repro)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged archive
+        raise DataError(f"{path}: cannot load Keras model ({type(error).__name__}: {error})") from None

@@ -89,20 +89,23 @@ def corrupt(images: np.ndarray, kind: str, level: float, rng: np.random.Generato
     return NOISE_TYPES[kind](images, float(level), rng).astype(np.float32)
 
 
-def grid_seed(seed: int, kind: str, level: float) -> np.random.SeedSequence:
-    """Seed for one grid cell, independent of which other cells the grid contains."""
+def grid_seed(seed: int, kind: str, level: float, stream: int | None = None) -> np.random.SeedSequence:
+    """Seed for one grid cell, independent of which other cells the grid contains; ``stream``
+    gives another grid of the same seed its own draws (e.g. the validation curve set)."""
     key = [ord(c) for c in kind] + [int(round(level * 1_000_000))]
-    return np.random.SeedSequence([seed, *key])
+    return np.random.SeedSequence([seed, *key] if stream is None else [seed, stream, *key])
 
 
-def noisy_grid(images: np.ndarray, kind: str, levels: Sequence[float], seed: int) -> np.ndarray:
+def noisy_grid(
+    images: np.ndarray, kind: str, levels: Sequence[float], seed: int, stream: int | None = None
+) -> np.ndarray:
     """Stack of ``images`` corrupted at each level: shape (len(levels), N, H, W), float32.
 
     Each level draws from its own seed, so adding a level leaves the others bit-identical.
     """
     return np.stack(
         [
-            corrupt(images, kind, level, np.random.default_rng(grid_seed(seed, kind, level)))
+            corrupt(images, kind, level, np.random.default_rng(grid_seed(seed, kind, level, stream)))
             for level in levels
         ]
     )

@@ -99,9 +99,44 @@ class EpochParams(Strict):
 
 
 class FitParams(EpochParams):
-    """How a learned model is fitted (shared by the denoisers and the tuned U-Net's final fit)."""
+    """How a learned model is fitted for a fixed number of epochs (a reference recipe, a fine-tune)."""
 
     train_size: PositiveInt | None = None  # images drawn per epoch; None = the whole training split
+
+
+class BudgetedFitParams(Strict):
+    """A fit whose length the common budget sets (``budget``): ``budget.checkpoints`` slices of
+    equal compute; patience and the learning-rate drop count slices."""
+
+    batch_size: PositiveInt = 128
+    patience: PositiveInt = 2
+    lr_drop_epochs: Annotated[int, Field(ge=0)] = 0
+
+
+class BudgetParams(Strict):
+    """The common training budget B, in training FLOPs (machine-independent, known before training).
+
+    Every learned denoiser trained from scratch gets B (the tuned U-Net: its search plus its final
+    fit); the task-guided one is charged its base's B plus its fine-tune; the classifier with
+    ``match_budget`` gets the compute of the largest denoising defense it is compared with. Each
+    budgeted fit runs in ``checkpoints`` slices of equal compute, and after each the defense's
+    validation accuracy (``curve_size`` images at every noisy level of the headline noise) is a
+    point of its compute-accuracy curve.
+    """
+
+    flops: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    checkpoints: Annotated[int, Field(ge=2)] = 8
+    curve_size: PositiveInt = 1000
+
+
+class CeilingParams(EpochParams):
+    """Noise specialists: the matched rival classifier fine-tuned on one headline-noise level each."""
+
+    levels: Annotated[list[Level], Field(min_length=1)] = [0.5]
+    epochs: PositiveInt = 3
+    patience: PositiveInt = 1
+    train_size: PositiveInt = 20000  # images drawn (under fresh noise at the level) per epoch
+    learning_rate: PositiveFloat = 3e-4
 
 
 UNETS = ("unet", "unet_bn")
@@ -109,6 +144,9 @@ UNET_OPTIONS = ("residual", "clip_indicators")  # what only the U-Net architectu
 
 
 class DenoiserParams(FitParams):
+    # True: trained on the common budget (budget.flops sets epochs and images); False: a fixed
+    # recipe of its own epochs and train_size (the reference recipe).
+    budget: bool = True
     architecture: Literal["cae", "unet", "unet_bn", "dncnn"]
     learning_rate: PositiveFloat = 1e-3
     filters: PositiveInt = 32
@@ -118,6 +156,24 @@ class DenoiserParams(FitParams):
     clip_indicators: bool = False  # unet/unet_bn: also feed where the input is exactly 0 and exactly 1
     train_noise: NoiseGrid | None = None  # None: the shared train_noise.levels
     fresh_noise: bool = True  # False: noise drawn once before training (the seeds' recipe)
+    # unet_bn only: conv_relu_bn is the seeds' block (conv + ReLU -> BatchNorm)
+    block_order: Literal["conv_bn_relu", "conv_relu_bn"] = "conv_bn_relu"
+
+    @model_validator(mode="after")
+    def _budget_sets_the_length(self):
+        fixed = sorted({"epochs", "train_size"} & self.model_fields_set)
+        if self.budget and fixed:
+            raise ValueError(
+                f"{fixed} are set by budget.flops for a budgeted denoiser; remove them, or set "
+                "budget: false to train a fixed recipe"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _block_order_for_unet_bn(self):
+        if self.block_order != "conv_bn_relu" and self.architecture != "unet_bn":
+            raise ValueError(f"block_order applies to unet_bn, not {self.architecture!r}")
+        return self
 
     @model_validator(mode="after")
     def _unet_options(self):
@@ -154,7 +210,8 @@ class TuneParams(Strict):
 
     name: str = "unet_tuned"
     search: SearchParams = SearchParams()
-    final: FitParams = FitParams()  # the learning rate is a searched hyperparameter
+    # The final fit gets budget.flops minus what the search spent; the learning rate is searched.
+    final: BudgetedFitParams = BudgetedFitParams()
 
 
 class ClassifierParams(EpochParams):
@@ -166,6 +223,9 @@ class ClassifierParams(EpochParams):
     # True: every epoch sees fresh noise drawn from train_noise (levels and clean fraction), a
     # rival defense to denoising; validation uses the same noise, drawn once.
     noise_augmentation: bool = False
+    # True: trained for the compute of the largest denoising defense it is compared with (the
+    # guided chain + the clean classifier), in budget.checkpoints slices; epochs is then ignored.
+    match_budget: bool = False
 
 
 class GuidedParams(FitParams):
@@ -197,11 +257,17 @@ class EvaluateParams(Strict):
     headline_level: float = 0.5
     # Test images per noisy level of these noise types (absent or null: all); clean is shared.
     noise_test_sizes: dict[NoiseKind, PositiveInt | None] = {}
+    # Where the classifiers after the first (the rival) are scored: the headline noise only, or
+    # every noise type.
+    other_classifiers_on: Literal["headline", "all"] = "headline"
 
 
 class Params(Strict):
-    seed: Annotated[int, Field(ge=0)]
+    seed: Annotated[int, Field(ge=0)]  # the data seed: validation split, evaluation grids
+    # Drives only the fits (weight init, training noise, batch order); None: ``seed``.
+    train_seed: Annotated[int, Field(ge=0)] | None = None
     data: DataParams
+    budget: BudgetParams
     noise: NoiseGrid
     train_noise: TrainNoiseParams
     denoisers: dict[str, DenoiserParams]
@@ -211,6 +277,7 @@ class Params(Strict):
     classifiers: Annotated[dict[str, ClassifierParams], Field(min_length=1)]
     evaluate: EvaluateParams
     distribute: DistributeParams = DistributeParams()
+    ceiling: CeilingParams = CeilingParams()
 
     @field_validator("denoisers", "classifiers")
     @classmethod
@@ -223,6 +290,16 @@ class Params(Strict):
     def learned(self) -> list[str]:
         """Every trained denoiser: the ``denoisers`` entries, the tuned U-Net, the guided one."""
         return [*self.denoisers, self.tune.name, self.guided.name]
+
+    @property
+    def fit_seed(self) -> int:
+        """The seed of every fit: ``train_seed``, or ``seed`` if unset."""
+        return self.seed if self.train_seed is None else self.train_seed
+
+    @property
+    def rival_classifier(self) -> str | None:
+        """The noise-trained classifier (the first with ``noise_augmentation``), if any."""
+        return next((name for name, c in self.classifiers.items() if c.noise_augmentation), None)
 
     @property
     def reference_classifier(self) -> str:
@@ -271,6 +348,18 @@ class Params(Strict):
         unknown = sorted(set(ev.noise_test_sizes) - set(self.noise))
         if unknown:
             raise ValueError(f"evaluate.noise_test_sizes names {unknown}, not in noise: {sorted(self.noise)}")
+        grid = self.noise[ev.headline_noise]
+        outside = [level for level in self.ceiling.levels if level not in grid or level == 0]
+        if outside:
+            raise ValueError(
+                f"ceiling.levels {outside} are not noisy levels of noise.{ev.headline_noise}: {grid}"
+            )
+        reference = self.classifiers[self.reference_classifier]
+        if reference.noise_augmentation or reference.match_budget:
+            raise ValueError(
+                f"classifiers.{self.reference_classifier}: the first classifier is the clean reference "
+                "(no noise_augmentation, no match_budget)"
+            )
         return self
 
 

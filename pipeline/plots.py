@@ -151,3 +151,28 @@ def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) ->
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def compute_curves(curves: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Validation accuracy against training compute (TFLOP), a line per defense; panels by
+    ``curves["panel"]`` (e.g. the frozen-classifier zoo and the retrainable contestants)."""
+    sns.set_theme(style="whitegrid")
+    data = curves.assign(tflop=curves["flops"] / 1e12)
+    grid = sns.relplot(
+        data=data,
+        x="tflop",
+        y="accuracy",
+        hue="defense",
+        col="panel",
+        kind="line",
+        marker="o",
+        height=3.6,
+        aspect=1.3,
+        facet_kws={"sharex": False, "sharey": True},
+        palette=_palette(data["defense"]),
+    )
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("training compute (TFLOP)", "validation accuracy (mean over noisy levels)")
+    grid.figure.suptitle(title, y=1.03)
+    grid.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(grid.figure)

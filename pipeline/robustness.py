@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.metrics import intervals_overlap, wilson_interval
+from pipeline.metrics import wilson_interval
 
 MIN_GAP = 0.005
 KEYS = ["denoiser", "classifier", "noise"]
@@ -106,22 +106,3 @@ def defense_table(scores: pd.DataFrame, noise: str) -> pd.DataFrame:
     bounds = [wilson_interval(c, n) for c, n in zip(table["correct"], table["images"], strict=True)]
     table["low"], table["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return table.drop(columns="correct").reset_index()
-
-
-def defense_verdict(table: pd.DataFrame, rival: tuple[str, str], margin: float = 0.01) -> dict:
-    """The best combination other than ``rival`` (denoiser, classifier) against ``rival``: the
-    difference in mean accuracy, whether it reaches ``margin`` and whether the intervals are apart."""
-    indexed = table.set_index(["denoiser", "classifier"])
-    if rival not in indexed.index:
-        raise ValueError(f"rival {rival} is not among the combinations {list(indexed.index)}")
-    others = indexed.drop(index=rival)
-    best = others["mean_accuracy"].idxmax()
-    b, r = indexed.loc[best], indexed.loc[rival]
-    difference = float(b["mean_accuracy"] - r["mean_accuracy"])
-    return {
-        "best": best,
-        "rival": rival,
-        "difference": difference,
-        "reaches_margin": difference >= margin,
-        "intervals_apart": not intervals_overlap((b["low"], b["high"]), (r["low"], r["high"])),
-    }

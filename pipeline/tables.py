@@ -39,7 +39,7 @@ def markdown_tables(scores: pd.DataFrame, denoisers: list[str]) -> str:
     for kind in scores["noise"].unique():
         seen = bool(scores.loc[scores["noise"] == kind, "seen_in_training"].iloc[0])
         label = "seen in denoiser training" if seen else "unseen by the denoisers"
-        for classifier in scores["classifier"].unique():
+        for classifier in scores.loc[scores["noise"] == kind, "classifier"].unique():
             table = accuracy_pivot(scores, kind, denoisers, classifier)
             parts.append(f"## {kind} ({label}), classifier {classifier}\n\n{table.to_markdown()}\n")
     return "\n".join(parts)
@@ -50,12 +50,17 @@ def curve_table(scores: pd.DataFrame, kind: str, denoisers: list[str]) -> pd.Dat
     return accuracy_pivot(scores, kind, denoisers).div(100).reset_index()
 
 
-def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) -> dict:
-    """Small nested dict for metrics.json: a few headline numbers per denoiser.
+def summary(
+    scores: pd.DataFrame, headline_noise: str, headline_level: float, denoisers: Collection[str] | None = None
+) -> dict:
+    """Small nested dict for metrics.json: a few headline numbers per denoiser in ``denoisers``
+    (default: all; the pipeline keeps it to no denoiser and the flagship, so ``dvc metrics`` stays
+    readable; per-denoiser detail is in scores.csv).
 
     Numbers are for the first (reference) classifier, plus the mean accuracy over the headline
-    noise type's levels with every classifier (``mean_<noise>_accuracy_<classifier>``).
-    ``mCE`` and ``mean_gap_recovered`` are defined in ``pipeline.robustness``.
+    noise type's noisy levels with every classifier (``mean_<noise>_accuracy_<classifier>``).
+    ``mCE`` and ``mean_gap_recovered`` (defined in ``pipeline.robustness``) and the image quality
+    at the headline cell are left out for no denoiser (1, undefined and the noisy input's).
     """
     first = scores["classifier"].iloc[0]
     defenses = defense_table(scores, headline_noise).set_index(["denoiser", "classifier"])
@@ -65,24 +70,26 @@ def summary(scores: pd.DataFrame, headline_noise: str, headline_level: float) ->
     headline = scores[(scores["noise"] == headline_noise) & (scores["level"] == headline_level)]
     key = f"{headline_noise}_{headline_level:g}"
     robust = robustness_table(scores).groupby("denoiser")[["corruption_error", "mean_gap_recovered"]].mean()
-    result: dict = {"classifier": first}
-    for name in scores["denoiser"].unique():
+    result: dict = {}
+    names = [name for name in scores["denoiser"].unique() if denoisers is None or name in denoisers]
+    for name in names:
         mine = noisy[noisy["denoiser"] == name]
         at_headline = headline[headline["denoiser"] == name].iloc[0]
-        result[name] = {
+        entry = {
             "clean_accuracy": round(float(clean[clean["denoiser"] == name]["accuracy"].iloc[0]), 4),
             "mean_noisy_accuracy": round(float(mine["accuracy"].mean()), 4),
-            "mean_noisy_psnr": round(float(mine["psnr"].mean()), 3),
-            "mean_noisy_ssim": round(float(mine["ssim"].mean()), 4),
             f"{key}_accuracy": round(float(at_headline["accuracy"]), 4),
-            f"{key}_psnr": round(float(at_headline["psnr"]), 3),
-            f"{key}_ssim": round(float(at_headline["ssim"]), 4),
-            "mCE": round(float(robust.loc[name, "corruption_error"]), 4),
         }
-        for classifier, mean_accuracy in defenses.loc[name, "mean_accuracy"].items():
-            result[name][f"mean_{headline_noise}_accuracy_{classifier}"] = round(float(mean_accuracy), 4)
         if name != "none":
-            result[name]["mean_gap_recovered"] = round(float(robust.loc[name, "mean_gap_recovered"]), 4)
+            entry |= {
+                f"{key}_psnr": round(float(at_headline["psnr"]), 3),
+                f"{key}_ssim": round(float(at_headline["ssim"]), 4),
+                "mCE": round(float(robust.loc[name, "corruption_error"]), 4),
+                "mean_gap_recovered": round(float(robust.loc[name, "mean_gap_recovered"]), 4),
+            }
+        for classifier, mean_accuracy in defenses.loc[name, "mean_accuracy"].items():
+            entry[f"mean_{headline_noise}_accuracy_{classifier}"] = round(float(mean_accuracy), 4)
+        result[name] = entry
     return result
 
 

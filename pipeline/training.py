@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import keras
@@ -64,7 +63,7 @@ class FreshNoisePairs:
         self.levels = levels
         self.batch_size = batch_size
         self.seed = seed
-        self.epoch_size = min(epoch_size or len(clean), len(clean))
+        self.epoch_size = epoch_size or len(clean)  # above len(clean): images repeat within an epoch
         self.clean_fraction = clean_fraction
         self.type_weights = type_weights
         self.epochs_drawn = 0
@@ -76,7 +75,9 @@ class FreshNoisePairs:
             order = rng.permutation(self.epoch_size)
             self.clean, self.noisy, self.labels = self.clean[order], self.noisy[order], self.labels[order]
         else:
-            chosen = rng.permutation(len(self.clean_all))[: self.epoch_size]
+            rounds = -(-self.epoch_size // len(self.clean_all))
+            chosen = np.concatenate([rng.permutation(len(self.clean_all)) for _ in range(rounds)])
+            chosen = chosen[: self.epoch_size]
             self.clean, self.labels = self.clean_all[chosen], self.labels_all[chosen]
             self.noisy = corrupt_mix(self.clean, self.levels, rng, self.clean_fraction, self.type_weights)
         self.epochs_drawn += 1
@@ -145,17 +146,28 @@ def training_batches(pairs: FreshNoisePairs):
 
 
 def validation_feed(
-    train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]
+    train: FreshNoisePairs,
+    x_val: np.ndarray,
+    val_targets: np.ndarray | Mapping[str, np.ndarray],
+    validation_seed: int | None = None,
 ):
     """The validation dataset that goes with ``train``: ``x_val`` under ``train``'s noise (drawn
-    once, see :func:`noisy_validation`; none for clean ``train``) against ``val_targets``."""
-    val_noisy = noisy_validation(x_val, train.levels, train.seed, train.clean_fraction, train.type_weights)
+    once from ``validation_seed``, default ``train.seed``, see :func:`noisy_validation`; none for
+    clean ``train``) against ``val_targets``."""
+    seed = train.seed if validation_seed is None else validation_seed
+    val_noisy = noisy_validation(x_val, train.levels, seed, train.clean_fraction, train.type_weights)
     return validation_batches(val_noisy, val_targets, train.batch_size)
 
 
-def pair_feeds(train: FreshNoisePairs, x_val: np.ndarray, val_targets: np.ndarray | Mapping[str, np.ndarray]):
-    """(training, validation) datasets for ``fit``: ``train``'s epochs and :func:`validation_feed`."""
-    return training_batches(train), validation_feed(train, x_val, val_targets)
+def pair_feeds(
+    train: FreshNoisePairs,
+    x_val: np.ndarray,
+    val_targets: np.ndarray | Mapping[str, np.ndarray],
+    validation_seed: int | None = None,
+):
+    """(training, validation) datasets for ``fit``: ``train``'s epochs and :func:`validation_feed`
+    (validation pairs drawn from the data seed, so a training seed changes only the training)."""
+    return training_batches(train), validation_feed(train, x_val, val_targets, validation_seed)
 
 
 def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
@@ -207,6 +219,7 @@ def fit_denoiser(
     type_weights: Mapping[str, float] | None = None,
     fresh_noise: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    validation_seed: int | None = None,
 ) -> keras.callbacks.History:
     """Fit a compiled ``model`` noisy -> clean with early stopping on the validation pairs."""
     train = FreshNoisePairs(
@@ -220,7 +233,7 @@ def fit_denoiser(
         type_weights=type_weights,
     )
     log.info("training %s on %d noisy images per epoch", model.name, train.epoch_size)
-    return _fit_pairs(model, train, x_val, x_val, fit, callbacks)
+    return _fit_pairs(model, train, x_val, x_val, fit, callbacks, validation_seed)
 
 
 def _fit_pairs(
@@ -230,9 +243,10 @@ def _fit_pairs(
     val_targets: np.ndarray | Mapping[str, np.ndarray],
     fit: EpochParams,
     callbacks: Sequence[keras.callbacks.Callback],
+    validation_seed: int | None = None,
 ) -> keras.callbacks.History:
     """``model.fit`` on :func:`pair_feeds` with :func:`schedule_callbacks`."""
-    train_batches, val_batches = pair_feeds(train, x_val, val_targets)
+    train_batches, val_batches = pair_feeds(train, x_val, val_targets, validation_seed)
     return model.fit(
         train_batches,
         shuffle=False,  # every epoch's draw shuffles its images (FreshNoisePairs.draw_epoch)
@@ -240,6 +254,15 @@ def _fit_pairs(
         epochs=fit.epochs,
         callbacks=[*schedule_callbacks(fit), *callbacks],
     )
+
+
+def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
 
 
 def train_classifier(
@@ -255,26 +278,26 @@ def train_classifier(
     clean_fraction: float = 0.0,
     type_weights: Mapping[str, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    fit: FitParams | None = None,
+    validation_seed: int | None = None,
 ) -> keras.callbacks.History:
     """Fit the classifier with early stopping on validation loss.
 
     On clean digits, or with ``config.noise_augmentation`` on fresh noise from ``levels`` every
-    epoch (validated on the validation split under the same noise, drawn once).
+    epoch (validated on the validation split under the same noise, drawn once). ``fit`` (a
+    budgeted fit) overrides ``config``'s epochs with its slices of ``train_size`` images.
     """
     if config.noise_augmentation and not levels:
         raise ValueError("noise_augmentation needs the train_noise levels")
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_classifier(model, config.learning_rate)
     levels = levels if config.noise_augmentation else {}
+    schedule = fit or config
     train = FreshNoisePairs(
         x_train,
         levels,
-        config.batch_size,
+        schedule.batch_size,
         seed,
-        None,
+        fit.train_size if fit else None,
         clean_fraction,
         labels=y_train,
         targets="labels",
@@ -286,7 +309,33 @@ def train_classifier(
         train.epoch_size,
         "freshly noised" if levels else "clean",
     )
-    return _fit_pairs(model, train, x_val, y_val, config, callbacks)
+    return _fit_pairs(model, train, x_val, y_val, schedule, callbacks, validation_seed)
+
+
+def fit_specialist(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    noise: str,
+    level: float,
+    fit: FitParams,
+    learning_rate: float,
+    *,
+    seed: int,
+    validation_seed: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """Fine-tune a classifier on one noise cell only (fresh draws of ``noise`` at ``level`` every
+    epoch), early-stopping on the validation split under that cell: a noise specialist."""
+    compile_classifier(model, learning_rate)
+    levels = {noise: [level]}
+    train = FreshNoisePairs(
+        x_train, levels, fit.batch_size, seed, fit.train_size, labels=y_train, targets="labels"
+    )
+    log.info("specialist %s at %s %g: %d images per epoch", model.name, noise, level, train.epoch_size)
+    return _fit_pairs(model, train, x_val, y_val, fit, callbacks, validation_seed)
 
 
 class InferenceMode(keras.layers.Layer):
@@ -354,6 +403,7 @@ def fit_guided(
     clean_fraction: float = 0.0,
     type_weights: Mapping[str, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    validation_seed: int | None = None,
 ) -> keras.callbacks.History:
     """Fine-tune ``denoiser`` on pixel MSE + ``classification_weight`` x the frozen classifier's
     cross-entropy on the denoised images (task-guided denoising); early-stops on the validation
@@ -380,34 +430,5 @@ def fit_guided(
     log.info(
         "fine-tuning %s with the classifier's loss (weight %g)", denoiser.name, config.classification_weight
     )
-    return _fit_pairs(model, train, x_val, {"image": x_val, "probs": y_val}, config, callbacks)
-
-
-def fit_logged(
-    live_dir: str,
-    model: keras.Model,
-    fit: Callable[[Sequence[keras.callbacks.Callback]], keras.callbacks.History],
-    mse_metric: str | None = "val_mse",
-    extra: Callable[[], Mapping[str, float]] | None = None,
-) -> dict:
-    """Run ``fit(callbacks)`` with dvclive curves; the summary goes to ``live_dir/metrics.json``.
-
-    The summary holds the best validation loss (and ``mse_metric`` at that epoch: MSE compares
-    denoisers trained with different losses), epochs run, ``model``'s parameter count and the
-    training wall time, then whatever ``extra()`` returns after the fit.
-    """
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    start = time.perf_counter()
-    with Live(dir=live_dir, save_dvc_exp=False, dvcyaml=None) as live:
-        history = fit([DVCLiveCallback(live=live)]).history
-        best = int(np.argmin(history["val_loss"]))
-        live.summary["best_val_loss"] = history["val_loss"][best]
-        if mse_metric:
-            live.summary["best_val_mse"] = history[mse_metric][best]
-        live.summary["epochs_run"] = len(history["val_loss"])
-        live.summary["train_seconds"] = round(time.perf_counter() - start, 1)
-        live.summary["parameters"] = model.count_params()
-        live.summary.update(extra() if extra else {})
-        return dict(live.summary)
+    targets = {"image": x_val, "probs": y_val}
+    return _fit_pairs(model, train, x_val, targets, config, callbacks, validation_seed)

@@ -331,3 +331,19 @@ def _space_values(values: Mapping[str, object]) -> dict[str, object]:
 def best_hyperparameters(tuner: keras_tuner.Tuner) -> dict:
     """Search-space values of the best completed trial (without keras-tuner's ``tuner/*`` keys)."""
     return _space_values(_best_trial(tuner).hyperparameters.values)
+
+
+def search_compute(tuner: keras_tuner.Tuner, images_per_epoch: int) -> dict[str, float]:
+    """What the search spent: every trial's epochs run x ``images_per_epoch`` images, at
+    ``TRAIN_FACTOR`` x its model's forward FLOPs (failed trials count what they ran)."""
+    from pipeline.flops import training_flops_per_image
+
+    images, flops = 0, 0.0
+    for trial in _trials(tuner):
+        epochs = len(trial.metrics.get_history("loss")) if trial.metrics.exists("loss") else 0
+        if not epochs:
+            continue
+        model = build_unet_from(_space_values(trial.hyperparameters.values), name="search_trial")
+        images += epochs * images_per_epoch
+        flops += epochs * images_per_epoch * training_flops_per_image(model)
+    return {"search_images": images, "search_flops": flops}

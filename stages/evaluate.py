@@ -1,7 +1,8 @@
 """evaluate: accuracy, PSNR and SSIM for every noise type x level x denoiser.
 
 Writes the tidy ``scores.csv`` (the source of every other output), ``metrics.json``,
-``accuracy.md`` (pivots), ``confusion.csv`` (at the headline cell), per-noise
+``accuracy.md`` (pivots), ``confusion.csv`` (at the headline cell), ``correct.npz`` (which
+test images each defense got right on the headline noise, for paired comparisons), per-noise
 ``curves/<type>.csv`` for ``dvc plots`` and PNG figures.
 """
 
@@ -17,12 +18,13 @@ from pipeline.data import DataError, to_float
 from pipeline.evaluation import NO_DENOISER, evaluate_grid, model_restorer, sample_outputs
 from pipeline.io import (
     load_dataset,
-    load_model,
     read_npz_arrays,
     write_json,
+    write_npz,
     write_text,
     write_with,
 )
+from pipeline.models import load_model
 
 log = logging.getLogger("evaluate")
 
@@ -57,6 +59,13 @@ def main(args, params):
     grids = load_grids(Path(args.noisy), params.noise, params.noise)
     clean = to_float(dataset.x_test)
 
+    others = list(params.classifiers)[1:]
+    classifier_noise = (
+        {name: [config.headline_noise] for name in others}
+        if config.other_classifiers_on == "headline"
+        else {}
+    )
+    correct: dict = {}
     scores, confusion, timing = evaluate_grid(
         clean,
         dataset.y_test,
@@ -67,12 +76,21 @@ def main(args, params):
         confusion_cell=(config.headline_noise, config.headline_level),
         test_sizes=classical.methods,
         noise_test_sizes=config.noise_test_sizes,
+        classifier_noise=classifier_noise,
+        correct_sink=correct,
+        sink_noise=config.headline_noise,
+    )
+    write_npz(
+        out / "correct.npz",
+        **{f"{name}|{clf}|{level:g}": right for (name, clf, level), right in correct.items()},
     )
     scores = tables.add_intervals(scores, params.train_noise.levels)
     columns = [NO_DENOISER, *names]
     write_with(out / "scores.csv", lambda tmp: scores.to_csv(tmp, index=False))
     write_with(out / "confusion.csv", lambda tmp: confusion.to_csv(tmp, index=False))
-    write_json(out / "metrics.json", tables.summary(scores, config.headline_noise, config.headline_level))
+    flagship = [NO_DENOISER, params.guided.base]  # the metrics file stays short; detail: scores.csv
+    summary = tables.summary(scores, config.headline_noise, config.headline_level, flagship)
+    write_json(out / "metrics.json", summary)
     write_text(out / "accuracy.md", tables.markdown_tables(scores, columns))
     for kind in params.noise:
         curve = tables.curve_table(scores, kind, columns)

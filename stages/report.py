@@ -6,12 +6,13 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pipeline import comparison, plots, report, robustness
+from pipeline import comparison, plots, report, robustness, verdicts
 from pipeline.cli import run_stage
 from pipeline.data import DataError
-from pipeline.io import write_text, write_with
+from pipeline.io import read_npz_arrays, write_json, write_text, write_with
 
 log = logging.getLogger("report")
 
@@ -34,11 +35,81 @@ def denoiser_kinds(params) -> dict[str, str]:
     return kinds
 
 
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: not found (dvc repro makes it)")
+    return json.loads(path.read_text())
+
+
+def read_seeds(path: Path) -> pd.DataFrame | None:
+    """The seeds workflow's results; None while it has no rows."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found (commit the seeds workflow's results, or its header only)")
+    seeds = pd.read_csv(path)
+    return seeds if len(seeds) else None
+
+
+def answer_inputs(args, params, scores: pd.DataFrame) -> verdicts.Inputs:
+    """Everything the two answers are computed from, read from the stages' outputs."""
+    denoisers_dir, classifiers_dir = Path(args.training), Path(args.classifier_training)
+    models = {name: denoisers_dir / name for name in params.learned}
+    models |= {name: classifiers_dir / name for name in params.classifiers}
+    ceiling = read_json(Path(args.ceiling) / "ceiling.json")
+    correct_path = Path(args.evaluate) / "correct.npz"
+    with np.load(correct_path) as archive:
+        keys = tuple(archive.files)
+    return verdicts.Inputs(
+        scores=scores,
+        validation=read_csv(Path(args.ceiling) / "validation.csv"),
+        ceiling={float(row["level"]): float(row["ceiling"]) for row in ceiling["levels"]},
+        records={name: read_json(path / "compute.json") for name, path in models.items()},
+        curves={name: read_csv(path / "curve.csv") for name, path in models.items()},
+        correct=read_npz_arrays(correct_path, keys),
+        seeds=read_seeds(Path(args.seeds)),
+        noise=params.evaluate.headline_noise,
+        clean=params.reference_classifier,
+        rival=params.rival_classifier,
+        learned=params.learned,
+        budget=params.budget.flops,
+    )
+
+
+def ceiling_markdown(ceiling: dict) -> str:
+    rows = [
+        {
+            "level": f"{row['level']:g}",
+            "specialist (%)": f"{100 * row['specialist_accuracy']:.2f}",
+            "best contestant": row["best_contestant"],
+            "its accuracy (%)": f"{100 * row['best_contestant_accuracy']:.2f}",
+            "ceiling (%)": f"{100 * row['ceiling']:.2f}",
+            "above the specialist": ", ".join(row["above_specialist"]) or "none",
+        }
+        for row in ceiling["levels"]
+    ]
+    return (
+        f"Validation accuracy on {ceiling['validation_images']} validation images per level; the "
+        f"specialist is {ceiling['specialist_base']} fine-tuned on that one {ceiling['noise']} cell.\n\n"
+        + pd.DataFrame(rows).to_markdown(index=False)
+    )
+
+
+def percent_markdown(inputs: verdicts.Inputs) -> str:
+    """Every defense scored on the headline noise: test accuracy as a % of the ceiling."""
+    rows = inputs.scores[inputs.scores["noise"] == inputs.noise]
+    defenses = list(dict.fromkeys(zip(rows["denoiser"], rows["classifier"], strict=True)))
+    table = verdicts.percent_of_ceiling(inputs.scores, inputs.ceiling, inputs.noise, defenses)
+    return (
+        f"Test accuracy on {inputs.noise} noise as a percentage of the ceiling at each level "
+        "(denoiser + classifier; the classical filters are scored on their test subsets).\n\n"
+        + table.to_markdown()
+    )
+
+
 def training_summaries(training_dir: Path, names) -> dict[str, dict]:
-    """dvclive summaries (train_seconds, parameters) of the learned denoisers that have one."""
+    """Compute records (parameters, charged_flops, train_seconds) of the learned denoisers."""
     summaries = {}
     for name in names:
-        path = training_dir / name / "metrics.json"
+        path = training_dir / name / "compute.json"
         if path.is_file():
             summaries[name] = json.loads(path.read_text())
     return summaries
@@ -80,6 +151,11 @@ def main(args, params):
         "Samples: clean / noisy / each denoiser": rel(evaluated / "samples.png"),
         title: rel(figures_dir / "confusion.png"),
     }
+    inputs = answer_inputs(args, params, scores)
+    charges = {
+        (d, c): verdicts.defense_charge(inputs.records, d, c)
+        for d, c in zip(scores["denoiser"], scores["classifier"], strict=True)
+    }
     text = report.render(
         scores,
         table,
@@ -89,8 +165,30 @@ def main(args, params):
         ev.headline_noise,
         ev.headline_level,
         compare_md,
-        rival_classifier=next((name for name, c in params.classifiers.items() if c.noise_augmentation), None),
+        rival_classifier=params.rival_classifier,
+        charges=charges,
     )
+    answer_text, headline, glance = verdicts.answers(inputs)
+    write_text(out.with_name("at_a_glance.md"), glance + "\n")
+    curves_png = figures_dir / "compute_curves.png"
+    write_with(
+        curves_png,
+        lambda tmp: plots.compute_curves(
+            verdicts.curve_panels(inputs), tmp, "Validation accuracy vs training compute"
+        ),
+    )
+    sections = {
+        "The two questions, answered": answer_text,
+        "Ceiling": ceiling_markdown(read_json(Path(args.ceiling) / "ceiling.json")),
+        "Percent of ceiling": percent_markdown(inputs),
+        "Compute-accuracy curves": f"![compute curves]({rel(curves_png)})\n\n"
+        + verdicts.leaders_markdown(inputs),
+        "Compute": "Training FLOPs per model (factors in each record's `factor`: 3 x forward per "
+        "image trained on; the guided fine-tune 3 x the denoiser's + 2 x the frozen classifier's "
+        "forward). Validation passes are not charged.\n\n" + verdicts.compute_markdown(inputs.records),
+    }
+    text = report.with_sections(text, sections)
+    write_json(out.with_name("headline.json"), headline)
     write_text(out, text)
     log.info("wrote %s", out)
 
@@ -99,6 +197,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--evaluate", required=True, help="the evaluate stage's output directory")
     parser.add_argument("--training", required=True, help="dvclive directories of the learned denoisers")
+    parser.add_argument("--classifier-training", required=True, help="dvclive directories of the classifiers")
+    parser.add_argument("--ceiling", required=True, help="the ceiling stage's output directory")
+    parser.add_argument("--seeds", required=True, help="the seeds workflow's results (.csv)")
     parser.add_argument("--comparison", required=True, help="side-by-side table (.md; a .csv goes beside it)")
     parser.add_argument("--out", required=True, help="report path, e.g. results/report.md")
     run_stage(main, parser)

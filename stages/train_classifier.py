@@ -1,18 +1,25 @@
 """train_classifier: fit one MNIST CNN (named in params ``classifiers``); report its clean test accuracy.
 
 A classifier with ``noise_augmentation`` trains on fresh noise from ``train_noise`` every epoch:
-the rival defense to putting a denoiser in front of a clean-trained classifier.
+the rival defense to putting a denoiser in front of a clean-trained classifier. With
+``match_budget`` its training compute is set to the largest denoising defense's
+(``pipeline.budget.rival_target_flops``), in ``budget.checkpoints`` slices. After every epoch or
+slice the classifier alone is scored on the validation curve set.
 """
 
 import logging
 
+from pipeline.budget import classifier_fit
 from pipeline.cli import run_stage, training_parser
+from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import DataError, to_float
 from pipeline.distribute import get_strategy
-from pipeline.io import load_dataset, save_model
+from pipeline.flops import TRAIN_FACTOR_NOTE, training_flops_per_image
+from pipeline.io import load_dataset
 from pipeline.metrics import accuracy
-from pipeline.models import build_classifier
-from pipeline.training import fit_logged, seed_everything, train_classifier
+from pipeline.models import build_classifier, save_model
+from pipeline.records import fit_logged
+from pipeline.training import seed_everything, train_classifier
 
 log = logging.getLogger("train_classifier")
 
@@ -29,30 +36,46 @@ def main(args, params):
         )
     config = params.classifiers[args.name]
     dataset = load_dataset(args.data)
-    seed_everything(params.seed)
+    x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
+    seed_everything(params.fit_seed)
     with get_strategy(params.distribute.strategy).scope():
         model = build_classifier(config.filters, config.dense_units, config.dropout, name=args.name)
-        summary = fit_logged(
+        allocation, fit = classifier_fit(params, args.name, training_flops_per_image(model), len(x_train))
+        log.info(
+            "%s: %d parameters, %d slices x %d images (%.2f TFLOP)",
+            args.name,
+            model.count_params(),
+            allocation.slices,
+            allocation.slice_images,
+            allocation.flops / 1e12,
+        )
+        curves = validation_curve_set(params, x_val, dataset.y_val)
+        fit_logged(
             args.live,
             model,
             lambda callbacks: train_classifier(
                 model,
-                to_float(dataset.x_train),
+                x_train,
                 dataset.y_train,
-                to_float(dataset.x_val),
+                x_val,
                 dataset.y_val,
                 config,
-                seed=params.seed,
+                seed=params.fit_seed,
                 levels=params.train_noise.levels,
                 clean_fraction=params.train_noise.clean_fraction,
                 type_weights=params.train_noise.type_weights,
                 callbacks=callbacks,
+                fit=fit,
+                validation_seed=params.seed,
             ),
+            allocation,
+            factor=TRAIN_FACTOR_NOTE,
             mse_metric=None,
+            curve=ComputeCurve(lambda: defense_accuracy(curves, model), allocation),
             extra=lambda: {"clean_test_accuracy": clean_test_accuracy(model, dataset)},
         )
-    log.info("%s: clean test accuracy %.4f", args.name, summary["clean_test_accuracy"])
     save_model(args.model, model)
+    log.info("saved %s", args.model)
 
 
 if __name__ == "__main__":

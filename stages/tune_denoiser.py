@@ -1,7 +1,8 @@
 """tune_denoiser: keras-tuner search over a U-Net space, then the final fit of the best model.
 
 The search scores trials by validation MSE on a subset of the training/validation split
-(never the test set). Its state lives in a persisted directory (``persist: true`` in
+(never the test set). Search and final fit share the common budget ``budget.flops``: the final
+fit gets what the search did not spend. Its state lives in a persisted directory (``persist: true`` in
 dvc.yaml), so an interrupted search resumes when the stage runs again; the project name hashes
 the search space and budget, so changing either starts a fresh search. The best
 hyperparameters go to a JSON file and the final model is retrained from them with dvclive curves.
@@ -15,18 +16,18 @@ tuner directory; workers run trials and exit, the chief writes the outputs.
 import logging
 import os
 
+from pipeline.budget import Allocation, allocate, budgeted_fit
 from pipeline.cli import run_stage, training_parser
+from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import to_float
 from pipeline.distribute import get_strategy
-from pipeline.io import load_dataset, save_model, write_json
-from pipeline.training import (
-    FreshNoisePairs,
-    fit_denoiser,
-    fit_logged,
-    pair_feeds,
-    seed_everything,
-)
-from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search
+from pipeline.flops import TRAIN_FACTOR_NOTE, training_flops_per_image
+from pipeline.io import load_dataset, write_json
+from pipeline.models import load_model, save_model
+from pipeline.params import ParamsError
+from pipeline.records import fit_logged
+from pipeline.training import FreshNoisePairs, fit_denoiser, pair_feeds, seed_everything
+from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search, search_compute
 
 log = logging.getLogger("tune_denoiser")
 
@@ -41,10 +42,11 @@ def main(args, params):
     mix = params.train_noise
     dataset = load_dataset(args.data)
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
-    seed_everything(params.seed)
+    classifier = load_model(args.classifier)
+    seed_everything(params.fit_seed)
     strategy = get_strategy(params.distribute.strategy)
 
-    budget = {"seed": params.seed, "train_noise": params.train_noise.model_dump(), **search.model_dump()}
+    budget = {"seed": params.fit_seed, "train_noise": params.train_noise.model_dump(), **search.model_dump()}
     tuner = make_tuner(
         search.algorithm,
         args.tuner_dir,
@@ -52,7 +54,7 @@ def main(args, params):
         max_epochs=search.max_epochs,
         max_trials=search.max_trials,
         hyperband_factor=search.factor,
-        seed=params.seed,
+        seed=params.fit_seed,
         distribution_strategy=strategy,
     )
     val = x_val[: search.validation_size]
@@ -60,21 +62,34 @@ def main(args, params):
         x_train,
         mix.levels,
         final.batch_size,
-        params.seed,
+        params.fit_seed,
         search.train_size,
         mix.clean_fraction,
         type_weights=mix.type_weights,
     )
-    result = run_search(tuner, *pair_feeds(train, val, val), epochs=search.max_epochs)
+    result = run_search(tuner, *pair_feeds(train, val, val, params.seed), epochs=search.max_epochs)
     if not is_chief():  # a distributed-search worker: the chief writes the outputs
         log.info("worker %s: %d trials completed", os.environ["KERASTUNER_TUNER_ID"], result["completed"])
         return
-    write_json(args.best, {"algorithm": search.algorithm, **result})
+    spent = search_compute(tuner, search.train_size)
+    write_json(args.best, {"algorithm": search.algorithm, **result, **spent})
     log.info("best hyperparameters %s (val_mse %.5f)", result["best_hyperparameters"], result["best_val_mse"])
 
-    seed_everything(params.seed)
+    seed_everything(params.fit_seed)
     with strategy.scope():
         model = build_unet_from(result["best_hyperparameters"], name=params.tune.name)
+        left = params.budget.flops - spent["search_flops"]
+        if left <= 0:
+            raise ParamsError(
+                f"budget.flops={params.budget.flops:.4g} is below what the search spent "
+                f"({spent['search_flops']:.4g}): raise budget.flops or shrink tune.search"
+            )
+        key = f"budget.flops (tune.final, after the search's {spent['search_flops']:.4g})"
+        per_image = training_flops_per_image(model)
+        share = allocate(left, per_image, params.budget.checkpoints, final.batch_size, key)
+        allocation = Allocation(share.slices, share.slice_images, per_image, spent["search_flops"])
+        fit = budgeted_fit(allocation, final, "tune.final.lr_drop_epochs")
+        curves = validation_curve_set(params, x_val, dataset.y_val)
         fit_logged(
             args.live,
             model,
@@ -83,12 +98,16 @@ def main(args, params):
                 x_train,
                 x_val,
                 mix.levels,
-                final,
-                seed=params.seed,
+                fit,
+                seed=params.fit_seed,
                 clean_fraction=mix.clean_fraction,
                 type_weights=mix.type_weights,
                 callbacks=callbacks,
+                validation_seed=params.seed,
             ),
+            allocation,
+            factor=TRAIN_FACTOR_NOTE + "; the search's trials at the same factor",
+            curve=ComputeCurve(lambda: defense_accuracy(curves, classifier, model), allocation),
         )
     save_model(args.model, model)
     log.info("saved %s", args.model)
@@ -98,4 +117,7 @@ if __name__ == "__main__":
     parser = training_parser(__doc__)
     parser.add_argument("--tuner-dir", required=True, help="persisted keras-tuner directory")
     parser.add_argument("--best", required=True, help="best hyperparameters (.json)")
+    parser.add_argument(
+        "--classifier", required=True, help="the frozen clean classifier (.keras) for the curve"
+    )
     run_stage(main, parser)

@@ -9,8 +9,7 @@ from scipy import ndimage
 from skimage.io import imsave
 
 from pipeline.apply_cli import main
-from pipeline.io import save_model
-from pipeline.models import build_cae, build_classifier
+from pipeline.models import build_cae, build_classifier, save_model
 from pipeline.preprocess import to_mnist
 
 

@@ -29,7 +29,9 @@ def params():
 
 def test_scores_cover_the_configured_grid(scores, params):
     cells = sum(len(levels) for levels in params.noise.values())
-    assert len(scores) == cells * (1 + len(params.all_denoisers)) * scores["classifier"].nunique()
+    headline = len(params.noise[params.evaluate.headline_noise])
+    others = len(params.classifiers) - 1  # scored on the headline noise only
+    assert len(scores) == (cells + others * headline) * (1 + len(params.all_denoisers))
     method = scores["denoiser"].map(lambda name: params.classical.methods.get(name) or 10000)
     sizes = params.evaluate.noise_test_sizes
     noise = scores["noise"].map(lambda kind: sizes.get(kind) or 10000).where(scores["level"] > 0, 10000)
@@ -42,17 +44,26 @@ def test_scores_cover_the_configured_grid(scores, params):
 def test_metrics_json_is_derived_from_scores(scores, params):
     committed = json.loads((ROOT / "results/evaluate/metrics.json").read_text())
     ev = params.evaluate
-    derived = tables.summary(scores, ev.headline_noise, ev.headline_level)
+    derived = tables.summary(scores, ev.headline_noise, ev.headline_level, ["none", params.guided.base])
     assert committed.keys() == derived.keys()
     for key, values in derived.items():
         # scores.csv is rounded to 6 significant digits, metrics.json to 3-4 decimals
         assert committed[key] == (pytest.approx(values, abs=1e-3) if isinstance(values, dict) else values)
 
 
-def test_readme_headline_table_is_the_committed_one(scores, params):
-    denoisers = ["none", *params.all_denoisers]
-    table = tables.headline_table(scores, params.evaluate.headline_noise, denoisers)
-    assert table in (ROOT / "README.md").read_text(), "README headline table differs from results"
+def test_readme_at_a_glance_is_the_committed_one():
+    """The README's at-a-glance block is results/at_a_glance.md, which the report stage writes."""
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- at-a-glance: start -->", "<!-- at-a-glance: end -->"
+    assert start in readme and end in readme, "README lacks the at-a-glance markers"
+    block = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == (ROOT / "results/at_a_glance.md").read_text().strip(), (
+        "README's at-a-glance differs from results/at_a_glance.md: python -m pipeline.readme"
+    )
+
+
+def test_readme_stays_short():
+    assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
 
 
 def test_dvc_plots_draw_every_configured_denoiser(params):
@@ -61,7 +72,22 @@ def test_dvc_plots_draw_every_configured_denoiser(params):
 
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     expected = ["none", *params.all_denoisers]
-    for plot in plots:
+    by_level = [plot for plot in plots if next(iter(plot)) != "compute_curves"]
+    for plot in by_level:
         ((kind, spec),) = plot.items()
         assert spec["y"] == {f"results/evaluate/curves/{kind}.csv": expected}
-    assert {next(iter(plot)) for plot in plots} == set(params.noise)
+    assert {next(iter(plot)) for plot in by_level} == set(params.noise)
+    (curves,) = [plot["compute_curves"] for plot in plots if "compute_curves" in plot]
+    fits = {f"results/train_denoiser/{name}/curve.csv" for name in params.learned}
+    fits |= {f"results/train_classifier/{name}/curve.csv" for name in params.classifiers}
+    assert set(curves["y"]) == fits
+
+
+def leaves(tree) -> int:
+    return sum(leaves(v) for v in tree.values()) if isinstance(tree, dict) else 1
+
+
+def test_evaluation_and_report_metrics_stay_readable():
+    """dvc metrics show / diff: at most 30 headline keys from the evaluate and report stages."""
+    files = ("results/evaluate/metrics.json", "results/headline.json")
+    assert sum(leaves(json.loads((ROOT / path).read_text())) for path in files) <= 30

@@ -53,7 +53,11 @@ def test_table_has_one_row_per_denoiser_plus_published():
 
 def test_markdown_formats_units_and_blanks():
     table = comparison_table(
-        scores(), "gaussian", 0.5, {"unet_bn": {"train_seconds": 12.6, "parameters": 117713}}, {}
+        scores(),
+        "gaussian",
+        0.5,
+        {"unet_bn": {"train_seconds": 12.6, "parameters": 117713, "charged_flops": 2.04e13}},
+        {},
     )
     text = comparison_markdown(table, "gaussian", 0.5)
     assert text.startswith("# Denoisers at gaussian 0.5, side by side with the seed")
@@ -62,7 +66,7 @@ def test_markdown_formats_units_and_blanks():
         for line in text.splitlines()
         if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
     }
-    assert rows["unet_bn"][2:] == ["20.95", "0.8500", "95.00", "94.00-96.00", "100", "117,713", "13"]
-    assert rows["tv"][6:] == ["20", "", ""]
-    assert rows[SEED_PUBLISHED["denoiser"]][2:] == ["20.96", "0.8371", "", "", "", "", ""]
+    assert rows["unet_bn"][2:] == ["20.95", "0.8500", "95.00", "94.00-96.00", "100", "117,713", "20.4", "13"]
+    assert rows["tv"][6:] == ["20", "", "", ""]
+    assert rows[SEED_PUBLISHED["denoiser"]][2:] == ["20.96", "0.8371", "", "", "", "", "", ""]
     assert "<NA>" not in text and "nan" not in text

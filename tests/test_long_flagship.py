@@ -18,8 +18,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import long_flagship  # noqa: E402
 
 from pipeline.data import Dataset  # noqa: E402
-from pipeline.io import load_model, save_dataset, save_model  # noqa: E402
-from pipeline.models import build_classifier  # noqa: E402
+from pipeline.io import save_dataset  # noqa: E402
+from pipeline.models import (  # noqa: E402
+    build_classifier,  # noqa: E402
+    load_model,
+    save_model,
+)
 from pipeline.noise import corrupt  # noqa: E402
 from tests.conftest import tiny_mnist  # noqa: E402
 

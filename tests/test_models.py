@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from pipeline.data import DataError
-from pipeline.io import load_model, save_model
 from pipeline.models import (
     ClipIndicators,
     build_cae,
@@ -17,6 +16,8 @@ from pipeline.models import (
     build_dncnn,
     build_unet,
     build_unet_bn,
+    load_model,
+    save_model,
 )
 from pipeline.params import FitParams
 from pipeline.training import FreshNoisePairs, compile_denoiser, fit_denoiser, seed_everything
@@ -308,7 +309,13 @@ def test_fresh_noise_pairs_batches(train_images):
     assert all(len(m) == 1 for m in matches)
     assert len({int(m[0]) for m in matches}) == 32
     assert FreshNoisePairs(x_train, LEVELS, batch_size=16, seed=1).epoch_size == 64
-    assert FreshNoisePairs(x_train, LEVELS, batch_size=16, seed=1, epoch_size=1000).epoch_size == 64
+    # an epoch larger than the split repeats images, each as evenly as whole permutations allow
+    big = FreshNoisePairs(x_train, LEVELS, batch_size=16, seed=1, epoch_size=150)
+    big.draw_epoch()
+    assert big.epoch_size == 150 and len(big) == 10 and big.clean.shape == (150, 28, 28)
+    drawn = big.clean.reshape(len(big.clean), -1)
+    counts = np.array([(drawn == image.ravel()).all(axis=1).sum() for image in x_train])
+    assert counts.sum() == 150 and set(counts) <= {2, 3}
 
 
 def test_fresh_noise_pairs_new_noise_each_epoch_and_reproducible():
@@ -341,3 +348,14 @@ def test_fresh_noise_pairs_new_subset_each_epoch(train_images):
     first = pairs.clean.copy()
     pairs.draw_epoch()
     assert not np.array_equal(first, pairs.clean)
+
+
+def test_the_seeds_block_order_adds_the_conv_biases():
+    from pipeline.models import build_unet_bn
+
+    assert build_unet_bn(16).count_params() == 117_713  # conv without bias -> BatchNorm -> ReLU
+    seeds = build_unet_bn(16, block_order="conv_relu_bn")
+    assert seeds.count_params() == 118_033  # conv + bias + ReLU -> BatchNorm: 320 biases more
+    assert [type(layer).__name__ for layer in seeds.layers[2:4]] == ["Conv2D", "BatchNormalization"]
+    with pytest.raises(ValueError, match="block_order applies to unet_bn"):
+        build_denoiser("unet", 8, "u", block_order="conv_relu_bn")

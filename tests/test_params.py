@@ -51,10 +51,12 @@ def test_parse_params_equals_load_params(base):
 
 def test_defaults_fill_optional_keys(raw):
     del raw["classifiers"]["clean"]["patience"]
-    del raw["denoisers"]["cae"]["train_size"]
+    del raw["train_seed"]
+    del raw["budget"]["checkpoints"]
     params = parse_params(raw)
     assert params.classifiers["clean"].patience == 2
-    assert params.denoisers["cae"].train_size is None
+    assert params.denoisers["cae"].budget and params.denoisers["cae"].train_size is None
+    assert params.fit_seed == params.seed and params.budget.checkpoints == 8
 
 
 @pytest.mark.parametrize(
@@ -207,6 +209,27 @@ def test_defaults_fill_optional_keys(raw):
             ["classifiers.clean.noise_augmentation:", "(got 'maybe')"],
         ),
         (lambda p: p["distribute"].update(strategy="tpu"), ["distribute.strategy:", "(got 'tpu')"]),
+        # the common budget, the ceiling and the training seed
+        (lambda p: p["budget"].update(flops=0), ["budget.flops:", "greater than 0", "(got 0)"]),
+        (lambda p: p["budget"].update(checkpoints=1), ["budget.checkpoints:", "(got 1)"]),
+        (lambda p: p.pop("budget"), ["budget: Field required"]),
+        (lambda p: p.update(train_seed=-1), ["train_seed:", "(got -1)"]),
+        (
+            lambda p: p["denoisers"]["unet"].update(epochs=3),
+            ["denoisers.unet:", "['epochs'] are set by budget.flops", "budget: false"],
+        ),
+        (
+            lambda p: p["ceiling"].update(levels=[0.4]),
+            ["ceiling.levels [0.4] are not noisy levels of noise.gaussian"],
+        ),
+        (
+            lambda p: p["ceiling"].update(levels=[0.0, 0.5]),
+            ["ceiling.levels [0.0] are not noisy levels of noise.gaussian"],
+        ),
+        (
+            lambda p: p["classifiers"]["clean"].update(match_budget=True),
+            ["classifiers.clean: the first classifier is the clean reference"],
+        ),
         (
             lambda p: p["guided"].update(classification_weight=-1),
             ["guided.classification_weight:", "(got -1)"],

@@ -27,12 +27,13 @@ def tiny_params(data_path: Path) -> dict:
     params["data"].update(path=str(data_path), search_paths=[], validation_size=40)
     params["noise"] = {kind: levels[:2] for kind, levels in params["noise"].items()}
     params["train_noise"]["levels"] = {k: v[:2] for k, v in params["train_noise"]["levels"].items()}
+    params["budget"] = dict(flops=2e10, checkpoints=2, curve_size=30)
     for config in params["denoisers"].values():
-        config.update(filters=4, epochs=2, batch_size=32, train_size=64)
+        config.update(filters=4, batch_size=32)
     params["tune"]["search"] = dict(
         algorithm="bayesian", max_trials=2, max_epochs=1, train_size=64, validation_size=20
     )
-    params["tune"]["final"] = dict(epochs=1, batch_size=32, train_size=64)
+    params["tune"]["final"] = dict(batch_size=32)
     params["classical"] = dict(
         methods={
             "lmmse": None,
@@ -47,8 +48,9 @@ def tiny_params(data_path: Path) -> dict:
         workers=1,
     )
     for config in params["classifiers"].values():
-        config.update(filters=4, dense_units=8, epochs=2, batch_size=32)
+        config.update(filters=4, dense_units=8, epochs=2, batch_size=32, lr_drop_epochs=0)
     params["guided"].update(epochs=1, batch_size=32, train_size=64)
+    params["ceiling"].update(levels=[params["noise"]["gaussian"][1]], epochs=1, train_size=64, batch_size=32)
     params["evaluate"].update(
         batch_size=64,
         sample_images=2,
@@ -74,11 +76,12 @@ def changed_stages(repo) -> set[str]:
 def make_project(repo: Path, edit=None) -> Path:
     """This project's pipeline with tiny MNIST and tiny params (``edit(params)`` first) in ``repo``,
     committed to a fresh git + DVC repository."""
-    for item in ("pipeline", "stages", "dvc.yaml"):
+    for item in ("pipeline", "stages", "dvc.yaml", "results/seeds.csv"):
         source = ROOT / item
         if source.is_dir():
             shutil.copytree(source, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (repo / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, repo / item)
     data = repo / "external" / "mnist.npz"
     data.parent.mkdir()
@@ -118,7 +121,9 @@ def test_repro_writes_every_output(repo):
     ]
     cells = sum(len(levels) for levels in params.noise.values())
     assert list(scores["classifier"].unique()) == ["clean", "noise_aug"]
-    assert len(scores) == cells * len(denoisers) * 2
+    # the rival classifier is scored on the headline noise only (evaluate.other_classifiers_on)
+    assert len(scores) == (cells + len(params.noise["gaussian"])) * len(denoisers)
+    assert set(scores.loc[scores["classifier"] == "noise_aug", "noise"]) == {"gaussian"}
     assert set(scores["denoiser"]) == set(denoisers)
     for column in (
         "noise",
@@ -150,9 +155,9 @@ def test_repro_writes_every_output(repo):
     assert not scores.loc[scores["noise"] == "speckle", "seen_in_training"].any()
 
     metrics = json.loads((repo / "results/evaluate/metrics.json").read_text())
-    assert set(denoisers) <= set(metrics)
-    assert 0 <= metrics["cae"]["mean_noisy_accuracy"] <= 1
-    assert 0 <= metrics["unet_guided"]["mean_gaussian_accuracy_noise_aug"] <= 1
+    assert set(metrics) == {"none", params.guided.base}  # the flagship and the baseline only
+    assert 0 <= metrics["unet_res"]["mean_noisy_accuracy"] <= 1
+    assert 0 <= metrics["unet_res"]["mean_gaussian_accuracy_noise_aug"] <= 1
     timing = json.loads((repo / "results/evaluate/timing.json").read_text())
     assert set(timing["denoise_seconds"]) == set(denoisers) and timing["stage_seconds"] > 0
     for name in params.classifiers:
@@ -170,17 +175,51 @@ def test_repro_writes_every_output(repo):
     counts = confusion.groupby(["denoiser", "classifier"])["count"].sum()
     assert counts.drop("tv", level="denoiser").eq(50).all() and len(counts) == 2 * len(denoisers)
     best = json.loads((repo / "results/tune/best_hyperparameters.json").read_text())
-    assert best["completed"] == 2 and best["failed"] == 0
+    assert best["completed"] == 2 and best["failed"] == 0 and best["search_flops"] > 0
     fits = json.loads((repo / "results/classical/fits.json").read_text())
     assert set(fits) == {"gaussian", "median", "nl_means", "tv", "wavelet"} and "gaussian@0.1" in fits["tv"]
     comparison = pd.read_csv(repo / "results/comparison.csv")
     assert list(comparison["denoiser"])[:-1] == denoisers
 
 
+def record(repo, kind, name):
+    return json.loads((repo / f"results/{kind}/{name}/compute.json").read_text())
+
+
+def test_every_fit_records_its_compute_and_curve(repo):
+    params = parse_params(yaml.safe_load((repo / "params.yaml").read_text()))
+    budget = params.budget.flops
+    for name in params.denoisers:  # the zoo: every model on the same budget, within one image a slice
+        r = record(repo, "train_denoiser", name)
+        assert budget - params.budget.checkpoints * r["flops_per_image"] < r["planned_flops"] <= budget
+        assert r["charged_flops"] == r["train_flops"] == r["images_seen"] * r["flops_per_image"]
+        curve = pd.read_csv(repo / f"results/train_denoiser/{name}/curve.csv")
+        assert list(curve["checkpoint"]) == list(range(r["images_seen"] // r["slice_images"] + 1))
+        assert curve["flops"].iloc[-1] == pytest.approx(r["charged_flops"])
+    tuned = record(repo, "train_denoiser", params.tune.name)
+    best = json.loads((repo / "results/tune/best_hyperparameters.json").read_text())
+    assert tuned["start_flops"] == best["search_flops"]  # the tuner is charged its search + final fit
+    assert tuned["start_flops"] + tuned["planned_flops"] <= budget
+    guided = record(repo, "train_denoiser", params.guided.name)
+    assert guided["start_flops"] == record(repo, "train_denoiser", params.guided.base)["charged_flops"]
+    clean, rival = record(repo, "train_classifier", "clean"), record(repo, "train_classifier", "noise_aug")
+    largest = guided["start_flops"] + guided["planned_flops"] + clean["planned_flops"]
+    assert abs(rival["planned_flops"] - largest) / largest < 0.05  # matched compute
+    ceiling = json.loads((repo / "results/ceiling/ceiling.json").read_text())
+    (level,) = ceiling["levels"]
+    assert level["ceiling"] == max(level["specialist_accuracy"], level["best_contestant_accuracy"])
+    validation = pd.read_csv(repo / "results/ceiling/validation.csv")
+    assert set(validation["classifier"]) == {"clean", "noise_aug"} and (validation["n_images"] == 30).all()
+    headline = json.loads((repo / "results/headline.json").read_text())
+    assert 0.95 <= headline["retrain_compute_ratio"] <= 1.05
+
+
 def test_report_links_its_figures(repo):
     report = (repo / "results/report.md").read_text()
     assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
-    assert "## Rival defenses" in report and "against the noise-augmented classifier alone" in report
+    assert "## Rival defenses" in report and "matched in compute to the largest denoising defense" in report
+    assert "## The two questions, answered" in report and "**(a) The classifier is frozen.**" in report
+    assert "no seed spread" in report and "## Ceiling" in report and "## Compute-accuracy curves" in report
     assert "## Gain over no denoiser on gaussian noise" in report and "| unet_guided " in report
     assert "50 images per cell; noisy speckle on the first 30, tv on the first 20 (slow filter)" in report
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
@@ -215,7 +254,7 @@ def test_evaluation_param_reruns_only_evaluate(repo):
 def test_classifier_param_does_not_retrain_denoisers(repo):
     original = edit_params(repo, lambda p: p["classifiers"]["noise_aug"].update(dense_units=16))
     try:
-        assert changed_stages(repo) == {"train_classifier@noise_aug", "report"}
+        assert changed_stages(repo) == {"train_rival", "report"}
         # evaluate only reruns once the classifier's output actually changes
     finally:
         (repo / "params.yaml").write_text(original)
@@ -237,6 +276,21 @@ def test_bad_params_fail_fast_naming_the_key(repo):
     assert "noise.gaussian.0" in result.stderr and "-0.1" in result.stderr
 
 
+def test_seeds_workflow_feeds_the_verdicts(repo):
+    run([sys.executable, "-m", "pipeline.seeds", "7"], repo)
+    seeds = pd.read_csv(repo / "results/seeds.csv")
+    assert sorted(seeds["train_seed"].unique()) == [7, 42]
+    assert seeds.groupby("train_seed").size().nunique() == 1  # the same defenses under every seed
+    assert ("none", "noise_aug") in set(zip(seeds["denoiser"], seeds["classifier"], strict=True))
+    assert seeds["mean_accuracy"].between(0, 1).all() and seeds["commit"].notna().all()
+    assert changed_stages(repo) == {"report"}  # the report reads the seeds
+    run(["dvc", "repro"], repo)
+    report = (repo / "results/report.md").read_text()
+    assert "no seed spread" not in report and "(2 seeds)" in report
+    result = run([sys.executable, "-m", "pipeline.seeds", "42"], repo, check=False)
+    assert result.returncode == 2 and "params' own train_seed" in result.stderr
+
+
 def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
     outputs = ("results/evaluate/scores.csv", "results/evaluate/metrics.json")
     before = {path: (repo / path).read_bytes() for path in outputs}
@@ -244,3 +298,11 @@ def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
     for path in outputs:
         assert (repo / path).read_bytes() == before[path], f"{path} changed on a forced rerun"
     assert changed_stages(repo) == set()
+
+
+def test_exp_show_of_an_evaluation_change_stays_readable(repo):
+    """`dvc exp show --only-changed` of one evaluation param change: at most 40 columns."""
+    run(["dvc", "exp", "run", "--temp", "-S", "evaluate.batch_size=32"], repo)
+    shown = run(["dvc", "exp", "show", "--only-changed", "--csv"], repo).stdout
+    header = shown.splitlines()[0].split(",")
+    assert "evaluate.batch_size" in header and len(header) <= 40, header

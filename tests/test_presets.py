@@ -39,11 +39,12 @@ def test_full_preset_widens_the_grid_and_keeps_other_keys(params_file):
     all_images = dict.fromkeys(before.evaluate.noise_test_sizes)  # every subset back to all 10k
     assert set(all_images) == {"salt_pepper", "speckle", "poisson", "blur"}
     assert params.evaluate == before.evaluate.model_copy(update={"noise_test_sizes": all_images})
-    assert params.classifiers["noise_aug"].epochs == 12 and params.classifiers["noise_aug"].noise_augmentation
+    assert params.classifiers["clean"].epochs == 20 and params.classifiers["noise_aug"].match_budget
+    assert params.budget.flops == 6 * before.budget.flops
 
 
 def test_unknown_preset_lists_the_available_ones(params_file):
-    with pytest.raises(ParamsError, match=r"no\.yaml: no such preset; available: \['full'\]"):
+    with pytest.raises(ParamsError, match=r"no\.yaml: no such preset; available: \['full', 'reference'\]"):
         apply_preset("no", params_file)
 
 
@@ -61,4 +62,16 @@ def test_cli_exit_codes(params_file, capsys):
     assert main(["nope", "--params", str(params_file)]) == 2
     assert "no such preset" in capsys.readouterr().err
     assert main(["full", "--params", str(params_file)]) == 0
-    assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == ["full"]
+    assert sorted(p.stem for p in PRESETS.glob("*.yaml")) == ["full", "reference"]
+
+
+def test_reference_preset_adds_the_fixed_recipe_outside_the_matched_comparison(params_file):
+    from pipeline.budget import rival_target_flops
+
+    before = load_params(params_file)
+    apply_preset("reference", params_file)
+    params = load_params(params_file)
+    recipe = params.denoisers["seed_unet_bn"]
+    assert not recipe.budget and recipe.epochs == 10 and recipe.block_order == "conv_relu_bn"
+    assert recipe.train_noise == {"gaussian": [0.5]} and not recipe.fresh_noise
+    assert rival_target_flops(params, 55_000) == rival_target_flops(before, 55_000)

@@ -30,7 +30,7 @@ import psutil
 import pytest
 import yaml
 
-from pipeline.io import load_model
+from pipeline.models import load_model
 from tests.test_pipeline_e2e import make_project, run
 
 pytestmark = pytest.mark.slow

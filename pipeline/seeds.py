@@ -1,0 +1,252 @@
+"""The seeds workflow: retrain the headline contestants under other training seeds.
+
+    python -m pipeline.seeds 1 2        # after dvc repro; writes results/seeds.csv
+
+Only the fits change with ``train_seed`` (weight init, training noise, batch order); the data
+split, the validation pairs and the evaluation grid keep the data seed, so the spread is
+training variance alone. The headline contestants are read from the committed run's
+``results/ceiling/validation.csv`` (chosen on validation, as the report does): the best
+denoiser in front of the clean classifier (use case a), the best in front of the rival (the
+stacked combination), the rival alone and the clean classifier alone. Each seed retrains, with
+the pipeline's own stage scripts and a copy of params.yaml that differs only in ``train_seed``,
+the clean classifier, the denoisers those defenses need (a guided denoiser: its base, then its
+fine-tune; the tuned U-Net: its search and final fit) and the rival, then scores every defense
+on the test Gaussian grid. The committed
+run's own seed is read from ``results/evaluate/scores.csv``. Each row records its commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from pipeline.data import DataError
+from pipeline.io import load_dataset, read_npz_arrays, write_with
+from pipeline.params import Params, ParamsError, load_params
+from pipeline.verdicts import NO_DENOISER, best_by_validation
+
+log = logging.getLogger("seeds")
+COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit"]
+
+
+def headline_defenses(validation: pd.DataFrame, params: Params) -> list[tuple[str, str]]:
+    """The defenses the verdicts compare, chosen on validation."""
+    clean, rival = params.reference_classifier, params.rival_classifier
+    best_a, means = best_by_validation(validation, clean, params.learned)
+    runner = str(means.index[1]) if len(means) > 1 else NO_DENOISER
+    best_stack, _ = best_by_validation(validation, rival, params.learned)
+    defenses = [
+        (best_a, clean),
+        (runner, clean),
+        (NO_DENOISER, clean),
+        (NO_DENOISER, rival),
+        (best_stack, rival),
+    ]
+    return list(dict.fromkeys(defenses))
+
+
+def commit() -> str:
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    return head + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _stage(script: str, params_file: Path, *args: str) -> None:
+    command = [sys.executable, "-m", f"stages.{script}", "--params", str(params_file), *args]
+    log.info("%s", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def retrain(params: Params, seed: int, denoisers: set[str], work: Path, data: str) -> Path:
+    """Train the clean classifier, ``denoisers`` (with what they build on) and the rival under
+    ``seed`` into ``work``; returns the models directory."""
+    raw = yaml.safe_load(Path("params.yaml").read_text()) | {"train_seed": seed}
+    params_file = work / "params.yaml"
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    models, live = work / "models", work / "live"
+    clean, rival = params.reference_classifier, params.rival_classifier
+
+    def train_classifier(name):
+        _stage(
+            "train_classifier",
+            params_file,
+            "--name",
+            name,
+            "--data",
+            data,
+            "--model",
+            str(models / f"{name}.keras"),
+            "--live",
+            str(live / name),
+        )
+
+    def train_denoiser(name):
+        _stage(
+            "train_denoiser",
+            params_file,
+            "--name",
+            name,
+            "--data",
+            data,
+            "--classifier",
+            str(models / f"{clean}.keras"),
+            "--model",
+            str(models / f"{name}.keras"),
+            "--live",
+            str(live / name),
+        )
+
+    train_classifier(clean)
+    needed = set(denoisers) - {NO_DENOISER}
+    if params.guided.name in needed:
+        needed |= {params.guided.base}
+    for name in sorted(needed & set(params.denoisers)):
+        train_denoiser(name)
+    if params.tune.name in needed:
+        _stage(
+            "tune_denoiser",
+            params_file,
+            "--data",
+            data,
+            "--tuner-dir",
+            str(work / "tuner"),
+            "--best",
+            str(work / "best.json"),
+            "--classifier",
+            str(models / f"{clean}.keras"),
+            "--model",
+            str(models / f"{params.tune.name}.keras"),
+            "--live",
+            str(live / params.tune.name),
+        )
+    if params.guided.name in needed:
+        base = params.guided.base
+        _stage(
+            "train_guided",
+            params_file,
+            "--data",
+            data,
+            "--base",
+            str(models / f"{base}.keras"),
+            "--base-compute",
+            str(live / base / "compute.json"),
+            "--classifier",
+            str(models / f"{params.guided.classifier}.keras"),
+            "--model",
+            str(models / f"{params.guided.name}.keras"),
+            "--live",
+            str(live / params.guided.name),
+        )
+    train_classifier(rival)
+    return models
+
+
+def score(models: Path, defenses, grid: Path, labels: np.ndarray, batch_size: int) -> dict:
+    """Mean accuracy over the noisy levels of ``grid`` for each defense."""
+    from pipeline.evaluation import restore
+    from pipeline.models import load_model
+
+    arrays = read_npz_arrays(grid, ("levels", "images"))
+    noisy = [
+        (level, images) for level, images in zip(arrays["levels"], arrays["images"], strict=True) if level > 0
+    ]
+    loaded = {}
+
+    def model(name):
+        if name not in loaded:
+            loaded[name] = load_model(models / f"{name}.keras")
+        return loaded[name]
+
+    out = {}
+    for denoiser, classifier in tqdm(defenses, desc="score seeds", unit="defense"):
+        accuracies = []
+        for _, images in noisy:
+            restored = restore(None if denoiser == NO_DENOISER else model(denoiser), images, batch_size)
+            predicted = model(classifier).predict(restored, batch_size=batch_size, verbose=0).argmax(-1)
+            accuracies.append(float(np.mean(predicted == labels)))
+        out[(denoiser, classifier)] = float(np.mean(accuracies))
+    return out
+
+
+def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str) -> list[dict]:
+    scores = pd.read_csv(scores_csv)
+    noise = params.evaluate.headline_noise
+    rows = []
+    for denoiser, classifier in defenses:
+        mine = scores[
+            (scores["noise"] == noise)
+            & (scores["level"] > 0)
+            & (scores["denoiser"] == denoiser)
+            & (scores["classifier"] == classifier)
+        ]
+        rows.append(
+            {
+                "train_seed": params.fit_seed,
+                "denoiser": denoiser,
+                "classifier": classifier,
+                "mean_accuracy": float(mine["accuracy"].mean()),
+                "commit": label,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("seeds", nargs="+", type=int, help="training seeds other than params' train_seed")
+    parser.add_argument("--out", default="results/seeds.csv")
+    parser.add_argument("--data", default="data/prepared/mnist.npz")
+    parser.add_argument("--grid", default=None, help="default: data/noisy/<headline noise>.npz")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        params = load_params()
+        if params.fit_seed in args.seeds:
+            raise ParamsError(
+                f"seed {params.fit_seed} is params' own train_seed: its row comes from the committed run"
+            )
+        validation_csv = Path("results/ceiling/validation.csv")
+        if not validation_csv.is_file():
+            raise DataError(f"{validation_csv}: not found (run dvc repro first)")
+        defenses = headline_defenses(pd.read_csv(validation_csv), params)
+        grid = Path(args.grid or f"data/noisy/{params.evaluate.headline_noise}.npz")
+        labels = load_dataset(args.data).y_test
+    except (ParamsError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    label = commit()
+    rows = committed_seed_rows(params, defenses, Path("results/evaluate/scores.csv"), label)
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory(prefix=f"seed{seed}-") as tmp:
+            models = retrain(params, seed, {d for d, _ in defenses}, Path(tmp), args.data)
+            for (denoiser, classifier), accuracy in score(models, defenses, grid, labels, 512).items():
+                rows.append(
+                    {
+                        "train_seed": seed,
+                        "denoiser": denoiser,
+                        "classifier": classifier,
+                        "mean_accuracy": accuracy,
+                        "commit": label,
+                    }
+                )
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        write_with(args.out, lambda tmp, f=frame: f.to_csv(tmp, index=False))  # after every seed
+        log.info("seed %d done: %s", seed, frame[frame["train_seed"] == seed].to_dict("records"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
