@@ -302,6 +302,9 @@ def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
 
 def test_exp_show_of_an_evaluation_change_stays_readable(repo):
     """`dvc exp show --only-changed` of one evaluation param change: at most 40 columns."""
+    git_user = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(["git", "add", "-A"], repo)  # the results are committed, as in this project
+    run(["git", *git_user, "commit", "-qm", "results"], repo)
     run(["dvc", "exp", "run", "--temp", "-S", "evaluate.batch_size=32"], repo)
     shown = run(["dvc", "exp", "show", "--only-changed", "--csv"], repo).stdout
     header = shown.splitlines()[0].split(",")
