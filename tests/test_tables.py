@@ -112,7 +112,12 @@ def test_summary(scores):
     per_classifier = {"mean_gaussian_accuracy_cnn", "mean_gaussian_accuracy_other"}  # every classifier
     keys = {"clean_accuracy", "mean_noisy_accuracy", "gaussian_0.5_accuracy"} | per_classifier
     assert set(result["none"]) == keys
-    assert set(result["cae"]) == keys | {"gaussian_0.5_psnr", "gaussian_0.5_ssim", "mCE", "mean_gap_recovered"}
+    assert set(result["cae"]) == keys | {
+        "gaussian_0.5_psnr",
+        "gaussian_0.5_ssim",
+        "mCE",
+        "mean_gap_recovered",
+    }
     assert result["none"]["mean_gaussian_accuracy_cnn"] == pytest.approx((0.90 + 0.40) / 2)
     assert result["none"]["mean_gaussian_accuracy_other"] == 0.0
     # CE per noise type: summed error over noisy levels / the same for no denoiser
