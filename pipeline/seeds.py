@@ -64,8 +64,10 @@ def commit() -> str:
     return head + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _stage(script: str, params_file: Path, *args: str) -> None:
-    command = [sys.executable, "-m", f"stages.{script}", "--params", str(params_file), *args]
+def _stage(script: str, params_file: Path, **options: str | Path) -> None:
+    """Run ``stages.<script>`` with ``params_file``; ``base_compute="x"`` becomes ``--base-compute x``."""
+    flags = [part for key, value in options.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+    command = [sys.executable, "-m", f"stages.{script}", "--params", str(params_file), *flags]
     log.info("%s", " ".join(command))
     subprocess.run(command, check=True)
 
@@ -79,78 +81,35 @@ def retrain(params: Params, seed: int, denoisers: set[str], work: Path, data: st
     models, live = work / "models", work / "live"
     clean, rival = params.reference_classifier, params.rival_classifier
 
-    def train_classifier(name):
+    def fit(script: str, output: str, **options: str | Path) -> None:
         _stage(
-            "train_classifier",
-            params_file,
-            "--name",
-            name,
-            "--data",
-            data,
-            "--model",
-            str(models / f"{name}.keras"),
-            "--live",
-            str(live / name),
+            script, params_file, data=data, model=models / f"{output}.keras", live=live / output, **options
         )
 
-    def train_denoiser(name):
-        _stage(
-            "train_denoiser",
-            params_file,
-            "--name",
-            name,
-            "--data",
-            data,
-            "--classifier",
-            str(models / f"{clean}.keras"),
-            "--model",
-            str(models / f"{name}.keras"),
-            "--live",
-            str(live / name),
-        )
-
-    train_classifier(clean)
+    fit("train_classifier", clean, name=clean)
     needed = set(denoisers) - {NO_DENOISER}
     if params.guided.name in needed:
         needed |= {params.guided.base}
     for name in sorted(needed & set(params.denoisers)):
-        train_denoiser(name)
+        fit("train_denoiser", name, name=name, classifier=models / f"{clean}.keras")
     if params.tune.name in needed:
-        _stage(
+        fit(
             "tune_denoiser",
-            params_file,
-            "--data",
-            data,
-            "--tuner-dir",
-            str(work / "tuner"),
-            "--best",
-            str(work / "best.json"),
-            "--classifier",
-            str(models / f"{clean}.keras"),
-            "--model",
-            str(models / f"{params.tune.name}.keras"),
-            "--live",
-            str(live / params.tune.name),
+            params.tune.name,
+            tuner_dir=work / "tuner",
+            best=work / "best.json",
+            classifier=models / f"{clean}.keras",
         )
     if params.guided.name in needed:
         base = params.guided.base
-        _stage(
+        fit(
             "train_guided",
-            params_file,
-            "--data",
-            data,
-            "--base",
-            str(models / f"{base}.keras"),
-            "--base-compute",
-            str(live / base / "compute.json"),
-            "--classifier",
-            str(models / f"{params.guided.classifier}.keras"),
-            "--model",
-            str(models / f"{params.guided.name}.keras"),
-            "--live",
-            str(live / params.guided.name),
+            params.guided.name,
+            base=models / f"{base}.keras",
+            base_compute=live / base / "compute.json",
+            classifier=models / f"{params.guided.classifier}.keras",
         )
-    train_classifier(rival)
+    fit("train_classifier", rival, name=rival)
     return models
 
 
@@ -170,13 +129,20 @@ def score(models: Path, defenses, grid: Path, labels: np.ndarray, batch_size: in
             loaded[name] = load_model(models / f"{name}.keras")
         return loaded[name]
 
+    restored: dict[str, list[np.ndarray]] = {}  # each denoiser's outputs, shared by its classifiers
     out = {}
     for denoiser, classifier in tqdm(defenses, desc="score seeds", unit="defense"):
-        accuracies = []
-        for _, images in noisy:
-            restored = restore(None if denoiser == NO_DENOISER else model(denoiser), images, batch_size)
-            predicted = model(classifier).predict(restored, batch_size=batch_size, verbose=0).argmax(-1)
-            accuracies.append(float(np.mean(predicted == labels)))
+        if denoiser not in restored:
+            net = None if denoiser == NO_DENOISER else model(denoiser)
+            restored[denoiser] = [restore(net, images, batch_size) for _, images in noisy]
+        accuracies = [
+            float(
+                np.mean(
+                    model(classifier).predict(images, batch_size=batch_size, verbose=0).argmax(-1) == labels
+                )
+            )
+            for images in restored[denoiser]
+        ]
         out[(denoiser, classifier)] = float(np.mean(accuracies))
     return out
 

@@ -76,13 +76,16 @@ def changed_stages(repo) -> set[str]:
 def make_project(repo: Path, edit=None) -> Path:
     """This project's pipeline with tiny MNIST and tiny params (``edit(params)`` first) in ``repo``,
     committed to a fresh git + DVC repository."""
-    for item in ("pipeline", "stages", "dvc.yaml", "results/seeds.csv"):
+    for item in ("pipeline", "stages", "dvc.yaml"):
         source = ROOT / item
         if source.is_dir():
             shutil.copytree(source, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             (repo / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, repo / item)
+    seeds = repo / "results" / "seeds.csv"  # the seeds workflow's file, with no run yet
+    seeds.parent.mkdir(parents=True, exist_ok=True)
+    seeds.write_text((ROOT / "results/seeds.csv").read_text().splitlines()[0] + "\n")
     data = repo / "external" / "mnist.npz"
     data.parent.mkdir()
     np.savez(data, **tiny_mnist())
