@@ -3,7 +3,7 @@
 Uses the trained models and data of the last ``dvc repro`` (run it first) and writes
 ``results/benchmarks/models.json`` and ``results/benchmarks/evaluate.json``:
 
-    python benchmarks/benchmark.py [--images 4096]
+    python -m benchmarks.benchmark [--images 4096]
 
 Training FLOPs are taken as 3x the forward count (forward + backward), the usual estimate.
 """
@@ -11,21 +11,18 @@ Training FLOPs are taken as 3x the forward count (forward + backward), the usual
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
-
-from pipeline.data import to_float  # noqa: E402
-from pipeline.evaluation import evaluate_grid, model_restorer, restore  # noqa: E402
-from pipeline.flops import model_flops  # noqa: E402
-from pipeline.io import load_dataset, write_json  # noqa: E402
-from pipeline.models import load_model  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from benchmarks.machine import describe
+from pipeline.data import to_float
+from pipeline.evaluation import evaluate_grid, model_restorer, restore
+from pipeline.flops import model_flops
+from pipeline.io import load_dataset, write_json
+from pipeline.models import load_model
+from pipeline.params import load_params
 
 OUT = Path("results/benchmarks")
 
@@ -43,10 +40,10 @@ def timed(function, repeats: int = 2) -> float:
 
 def bench_model(model, x, y, loss, train_batch, predict_batch) -> dict:
     """Inference as the evaluate stage runs it (``predict`` on arrays); training as the stages
-    feed it (a non-autotuned ``tf.data`` dataset, see ``pipeline.training.validation_batches``)."""
+    feed it (a non-autotuned ``tf.data`` dataset, see ``pipeline.feeds.validation_batches``)."""
     import keras
 
-    from pipeline.training import validation_batches
+    from pipeline.feeds import validation_batches
 
     flops = model_flops(model)
     predict_s = timed(lambda: model.predict(x, batch_size=predict_batch, verbose=0))

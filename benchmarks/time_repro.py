@@ -1,8 +1,9 @@
 """Time a full ``dvc repro --force`` (every stage, default params) and record it.
 
-    python benchmarks/time_repro.py            # writes results/benchmarks/repro.json
-    python benchmarks/time_repro.py --targets ceiling fit_classical   # a forced part of it...
-    python benchmarks/time_repro.py --rest     # ...then `dvc repro` of the rest, times merged
+    python -m benchmarks.time_repro            # writes results/benchmarks/repro.json
+    python -m benchmarks.time_repro --targets ceiling fit_classical   # a forced part of it...
+    python -m benchmarks.time_repro --rest     # ...then `dvc repro` of the rest, times merged
+    python -m benchmarks.time_repro --replace  # rerun what changed since; its stage times replace
 
 Per-stage times are read from the stage start lines DVC prints. A run in two parts records
 the sum of both parts' wall times and every stage's time.
@@ -17,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from benchmarks.machine import describe
 
 OUT = Path("results/benchmarks/repro.json")
 
@@ -27,8 +27,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", nargs="*", default=[], help="force only these stages (and upstream)")
     parser.add_argument("--rest", action="store_true", help="run what is left unforced; merge the times")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="rerun what changed since the recorded run; its stages' times replace the recorded ones",
+    )
     args = parser.parse_args()
-    command = ["dvc", "repro"] if args.rest else ["dvc", "repro", "--force", *args.targets]
+    command = ["dvc", "repro"] if args.rest or args.replace else ["dvc", "repro", "--force", *args.targets]
     stage_seconds: dict[str, float] = {}
     start = last = time.perf_counter()
     current = None
@@ -51,8 +56,10 @@ def main() -> int:
         return code
     wall = round(end - start, 1)
     commands = [" ".join(command)]
-    if args.rest and OUT.is_file():
+    if (args.rest or args.replace) and OUT.is_file():
         before = json.loads(OUT.read_text())
+        if args.replace:  # the rerun stages' earlier times no longer count
+            wall -= sum(before["stage_seconds"].get(name, 0.0) for name in stage_seconds)
         stage_seconds = {**before["stage_seconds"], **stage_seconds}
         wall = round(before["wall_seconds"] + wall, 1)
         commands = [*before.get("commands", [before["command"]]), *commands]

@@ -3,7 +3,10 @@
 The "denoise before you classify" step the benchmark exists to justify::
 
     denoise-classify photo1.png scan.jpg --out predictions/ \\
-        --denoiser models/denoisers/unet.keras --classifier models/classifiers/clean.keras
+        [--denoiser models/denoisers/unet.keras] --classifier models/classifiers/clean.keras
+
+Without ``--denoiser`` it uses the best committed denoiser chosen by validation: the denoiser of
+``frozen_best`` in ``results/headline.json`` (``"unet_bn + clean"``: ``models/denoisers/unet_bn.keras``).
 
 Each image is brought to MNIST style (see ``pipeline.preprocess``), denoised, and
 classified with and without the denoiser. Writes ``<out>/<stem>_input.png`` (the 28x28
@@ -13,6 +16,7 @@ classifier input), ``<out>/<stem>_denoised.png`` and ``<out>/predictions.csv``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +28,29 @@ from pipeline.evaluation import restore
 from pipeline.io import write_with
 from pipeline.models import load_model
 from pipeline.preprocess import to_mnist
+from pipeline.restorer import NO_DENOISER
+
+HEADLINE = Path("results/headline.json")
+DENOISERS = Path("models/denoisers")
+
+
+def default_denoiser(headline: Path = HEADLINE, denoisers: Path = DENOISERS) -> Path | None:
+    """The best committed denoiser chosen by validation, ``denoisers/<name>.keras`` for the
+    ``<name> + <classifier>`` of ``frozen_best`` in ``headline`` (None if that is no denoiser)."""
+    if not headline.is_file():
+        raise DataError(
+            f"{headline}: not found, so there is no default denoiser (make it with `dvc repro report`, "
+            "or pass --denoiser)"
+        )
+    try:
+        best = json.loads(headline.read_text())["frozen_best"]
+        name = best.split(" + ")[0].strip()
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DataError(
+            f"{headline}: no frozen_best defense ({type(error).__name__}: {error}); rerun `dvc repro report` "
+            "or pass --denoiser"
+        ) from None
+    return None if name == NO_DENOISER else denoisers / f"{name}.keras"
 
 
 def read_images(paths: list[Path]) -> np.ndarray:
@@ -64,13 +91,19 @@ def save_png(path: Path, image: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="denoise-classify", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files of single digits")
-    parser.add_argument("--denoiser", type=Path, default=Path("models/denoisers/unet.keras"))
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        help=f"a denoiser (.keras); default: the frozen_best denoiser of {HEADLINE}",
+    )
     parser.add_argument("--classifier", type=Path, default=Path("models/classifiers/clean.keras"))
     parser.add_argument("--out", type=Path, default=Path("predictions"))
     args = parser.parse_args(argv)
     try:
         images = read_images(args.images)
-        denoiser, classifier = load_model(args.denoiser), load_model(args.classifier)
+        denoiser_path = args.denoiser if args.denoiser is not None else default_denoiser()
+        denoiser = None if denoiser_path is None else load_model(denoiser_path)
+        classifier = load_model(args.classifier)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -80,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         save_png(args.out / f"{path.stem}_input.png", image)
         save_png(args.out / f"{path.stem}_denoised.png", clean)
     write_with(args.out / "predictions.csv", lambda tmp: table.to_csv(tmp, index=False))
+    print(f"denoiser: {denoiser_path or 'none (frozen_best is no denoiser)'}")
     print(table.to_string(index=False))
     return 0
 

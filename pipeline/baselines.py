@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from pipeline.classical import FilterFit, Lmmse, denoise_fitted, fit_filter, fit_lmmse
 from pipeline.io import read_npz_arrays, write_npz
 from pipeline.noise import corrupt, grid_seed
-from pipeline.restorer import Restorer
+from pipeline.restorer import Restorer, contracted
 
 log = logging.getLogger(__name__)
 
@@ -120,4 +120,4 @@ def load_restorers(
             cells[cell_key(kind, level)], images, workers=workers
         )
 
-    return {method: restorer(method) for method in methods}
+    return {method: contracted(restorer(method)) for method in methods}

@@ -16,7 +16,7 @@ SEED_PUBLISHED = {
     "psnr": 20.96,
     "ssim": 0.8371,
 }
-SEED_RECIPE_NAME = "seed_unet_bn"  # params.yaml trains the recipe under this name
+REFERENCE_SOURCE = "reference recipe, run here (python -m pipeline.reference)"
 
 
 def comparison_table(
@@ -25,9 +25,11 @@ def comparison_table(
     level: float,
     training: Mapping[str, Mapping],
     kinds: Mapping[str, str],
+    reference_runs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per denoiser at (noise, level) with the first (reference) classifier, then the
-    seed's published row.
+    reference recipe's rows from its own workflow (``results/reference.csv``, same columns), then
+    the seed's published row.
 
     ``training`` maps learned denoisers to their training summary (train_seconds, parameters);
     ``kinds`` labels each denoiser (e.g. "learned, blind" or "classical, non-blind").
@@ -43,9 +45,7 @@ def comparison_table(
         rows.append(
             {
                 "denoiser": name,
-                "source": "seed recipe, run here"
-                if name == SEED_RECIPE_NAME
-                else kinds.get(name, "baseline"),
+                "source": kinds.get(name, "baseline"),
                 "psnr": row["psnr"],
                 "ssim": row["ssim"],
                 "accuracy": row["accuracy"],
@@ -56,6 +56,12 @@ def comparison_table(
                 "charged_tflop": summary["charged_flops"] / 1e12 if "charged_flops" in summary else None,
                 "train_seconds": summary.get("train_seconds"),
             }
+        )
+    if reference_runs is not None:
+        rows += (
+            reference_runs.drop(columns=["commit", "epochs_run"], errors="ignore")
+            .assign(source=REFERENCE_SOURCE)
+            .to_dict("records")
         )
     rows.append(SEED_PUBLISHED)
     return pd.DataFrame(rows)

@@ -18,16 +18,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pipeline import metrics
-from pipeline.restorer import Restorer
+from pipeline.restorer import NO_DENOISER, Restorer, admit
 
 log = logging.getLogger(__name__)
 
-NO_DENOISER = "none"
 GAIN_COLUMNS = ("gain", "gain_low", "gain_high")
 
 
 def restore(model: keras.Model | None, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Denoise a batch (identity for ``None``), clipped to [0, 1]."""
+    """Denoise a batch (``None``: no denoiser) under the input contract: the input and the output
+    are clipped to [0, 1]."""
+    images = admit(images)
     if model is None:
         return images
     out = model.predict(images, batch_size=batch_size, verbose=0)
@@ -86,7 +87,7 @@ def evaluate_grid(
     test_sizes: Mapping[str, int | None] | None = None,
     noise_test_sizes: Mapping[str, int | None] | None = None,
     classifier_noise: Mapping[str, Collection[str]] | None = None,
-    correct_sink: dict[tuple[str, str, float], np.ndarray] | None = None,
+    correct_sink: dict[tuple[str, str, str, float], np.ndarray] | None = None,
     sink_noise: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
@@ -103,8 +104,9 @@ def evaluate_grid(
     denoiser), classifying, computing metrics and in everything else.
 
     ``classifier_noise`` limits a classifier to some noise types (absent: all). With
-    ``correct_sink``, every cell of ``sink_noise`` (its clean level too) stores which images each
-    denoiser x classifier got right, under (denoiser, classifier, level).
+    ``correct_sink``, every cell of ``sink_noise`` (its clean level too; None: every noise type)
+    stores which images each denoiser x classifier got right, under (noise, denoiser, classifier,
+    level).
     """
     watch, start = Stopwatch(), time.perf_counter()
     models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
@@ -119,7 +121,7 @@ def evaluate_grid(
             n = test_sizes.get(name) or len(labels)
             if level > 0:
                 n = min(n, noise_test_sizes.get(kind) or n)
-            noisy = grids[kind][1][i][:n]
+            noisy = admit(grids[kind][1][i][:n])  # the input contract, for every defense and none
             restored, quality = None, None
             for clf_name, classifier in classifiers.items():
                 if kind not in (classifier_noise or {}).get(clf_name, (kind,)):
@@ -147,8 +149,8 @@ def evaluate_grid(
                         clean_correct[key] = correct
                     if confusion_cell == (kind, level):
                         confusions.append(_confusion_frame(labels[:n], predicted, name, clf_name))
-                if correct_sink is not None and kind == sink_noise:
-                    correct_sink[(name, clf_name, float(level))] = (
+                if correct_sink is not None and sink_noise in (None, kind):
+                    correct_sink[(kind, name, clf_name, float(level))] = (
                         clean_correct[key] if level == 0 else correct
                     )
                 rows.append(

@@ -17,6 +17,7 @@ training both come from :func:`corrupt`, so they can never disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from skimage.filters import gaussian as gaussian_filter
@@ -146,3 +147,26 @@ def corrupt_mix(
             if chosen.size:
                 out[chosen] = corrupt(images[chosen], kind, level, rng)
     return out
+
+
+@dataclass(frozen=True)
+class NoiseMix:
+    """The training-noise mix :func:`corrupt_mix` draws from: the types and levels, the share of
+    images left clean and the relative odds of each type (params ``train_noise``)."""
+
+    levels: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    clean_fraction: float = 0.0
+    type_weights: Mapping[str, float] | None = None
+
+    @classmethod
+    def of(cls, mix: NoiseMix | Mapping[str, Sequence[float]] | None) -> NoiseMix:
+        """``mix`` itself, the mix of just these levels, or (None) no noise."""
+        if isinstance(mix, NoiseMix):
+            return mix
+        return cls(dict(mix or {}))
+
+    def __bool__(self) -> bool:
+        return bool(self.levels)
+
+    def draw(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return corrupt_mix(images, self.levels, rng, self.clean_fraction, self.type_weights)

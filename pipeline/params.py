@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.noise import NOISE_TYPES, check_level
+from pipeline.noise import NOISE_TYPES, NoiseMix, check_level
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -63,6 +63,10 @@ class TrainNoiseParams(Strict):
     levels: NoiseGrid
     # Relative odds of each type in the mix (a type not named weighs 1); None: uniform.
     type_weights: dict[NoiseKind, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
+
+    @property
+    def mix(self) -> NoiseMix:
+        return NoiseMix(self.levels, self.clean_fraction, self.type_weights)
 
     @model_validator(mode="after")
     def _weights_name_trained_types(self):
@@ -235,12 +239,31 @@ class GuidedParams(FitParams):
     base: str = "unet"  # a ``denoisers`` entry to start from
     classifier: str = "clean"  # a ``classifiers`` entry, frozen during the fine-tune
     classification_weight: Annotated[float, Field(ge=0)] = 0.1  # weight of the classifier's loss
-    learning_rate: PositiveFloat = 1e-4  # with 2 epochs: the setting whose gain held across seeds
+    learning_rate: PositiveFloat = 1e-4  # a gentle fine-tune of the base
     epochs: PositiveInt = 2
     # The frozen classifier follows the fit's training flag: its dropout stays active (masks
     # drawn from the fit's seed), so the denoiser learns images that a family of thinned
-    # classifiers gets right. False: inference mode. README, guided ablation.
+    # classifiers gets right. False: inference mode (docs/findings.md, guided fine-tune).
     classifier_training: bool = True
+
+
+# The held-out suite's corruptions (pipeline.corruptions.CORRUPTIONS, whose keys a test keeps equal
+# to these). Named here so that params can be checked without importing the corruption code,
+# which no training or fitting stage may reach.
+HeldoutCorruption = Literal[
+    "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",
+    "brightness", "translate", "stripe", "fog", "spatter", "dotted_line", "zigzag", "canny_edges",
+]  # fmt: skip
+
+
+class HeldoutParams(Strict):
+    """The held-out suite: corruptions no training, tuning or fitting step ever sees."""
+
+    corruptions: Annotated[list[HeldoutCorruption], Field(min_length=1)] = list(HeldoutCorruption.__args__)
+    test_size: PositiveInt = 2000  # the first n test images, the same for every defense
+    filter_test_size: PositiveInt = 300  # the per-image classical filters (classical.methods not null)
+    # Seed 000's Gaussian recipe, x + sigma * N(0, 1) without clipping; null: not scored.
+    unclipped_gaussian: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = 0.4
 
 
 class DistributeParams(Strict):
@@ -278,6 +301,7 @@ class Params(Strict):
     evaluate: EvaluateParams
     distribute: DistributeParams = DistributeParams()
     ceiling: CeilingParams = CeilingParams()
+    heldout: HeldoutParams = HeldoutParams()
 
     @field_validator("denoisers", "classifiers")
     @classmethod
@@ -310,6 +334,19 @@ class Params(Strict):
     def all_denoisers(self) -> list[str]:
         """Column order of every table: learned denoisers, then classical baselines."""
         return [*self.learned, *self.classical.methods]
+
+    @property
+    def families(self) -> dict[str, list[tuple[str, str]]]:
+        """Defenses (denoiser, classifier) drawn together in a figure's panel, no defense in each:
+        the classical filters, the learned zoo, the flagship with its guided fine-tune and the rival."""
+        clean, rival = self.reference_classifier, self.rival_classifier
+        flagship = ["none", self.guided.base, self.guided.name]
+        zoo = [name for name in self.learned if name != self.guided.name]
+        return {
+            "classical": [(name, clean) for name in ["none", *self.classical.methods]],
+            "learned zoo": [(name, clean) for name in ["none", *zoo]],
+            "flagship": [(name, clf) for clf in (clean, rival) if clf for name in flagship],
+        }
 
     @model_validator(mode="after")
     def _cross_checks(self):
@@ -354,6 +391,9 @@ class Params(Strict):
             raise ValueError(
                 f"ceiling.levels {outside} are not noisy levels of noise.{ev.headline_noise}: {grid}"
             )
+        twice = sorted({c for c in self.heldout.corruptions if self.heldout.corruptions.count(c) > 1})
+        if twice:
+            raise ValueError(f"heldout.corruptions names {twice} twice")
         reference = self.classifiers[self.reference_classifier]
         if reference.noise_augmentation or reference.match_budget:
             raise ValueError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -23,41 +23,52 @@ def _palette(names) -> dict[str, tuple]:
 
 
 def _level_lines(data: pd.DataFrame, y: str, palette: Mapping, **facets) -> sns.FacetGrid:
-    """Seaborn line panels of ``y`` against noise level, a line per denoiser."""
+    """Seaborn line panels of ``y`` against noise level, a line per defense."""
     sns.set_theme(style="whitegrid")
     return sns.relplot(
-        data=data, x="level", y=y, hue="denoiser", palette=palette, kind="line", marker="o", **facets
+        data=data, x="level", y=y, hue="defense", palette=palette, kind="line", marker="o", **facets
     )
 
 
-def accuracy_vs_level(scores: pd.DataFrame, path: str | Path) -> None:
-    """One panel per noise type, one line per denoiser, 95% interval bands."""
-    palette = _palette(scores["denoiser"])
+def by_family(scores: pd.DataFrame, families: Mapping[str, Sequence[tuple[str, str]]]) -> pd.DataFrame:
+    """The rows of each family's defenses ((denoiser, classifier) pairs), with ``family`` and
+    ``defense`` columns; a defense in several families is repeated."""
+    parts = []
+    for family, defenses in families.items():
+        pairs = pd.MultiIndex.from_frame(scores[["denoiser", "classifier"]])
+        rows = scores[pairs.isin(list(defenses))]
+        parts.append(rows.assign(family=family, defense=rows["denoiser"] + " + " + rows["classifier"]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def accuracy_vs_level(
+    scores: pd.DataFrame, families: Mapping[str, Sequence[tuple[str, str]]], path: str | Path
+) -> None:
+    """A row of panels per family of defenses (a few lines each), a column per noise type,
+    95% interval bands."""
+    data = by_family(scores, families)
+    palette = _palette(data["defense"])
     grid = _level_lines(
-        scores,
+        data,
         "accuracy",
         palette,
-        style="classifier",
+        row="family",
         col="noise",
-        col_wrap=3,
-        height=3.2,
-        facet_kws={"sharex": False},
+        height=2.8,
+        facet_kws={"sharex": "col", "margin_titles": True},
         errorbar=None,
     )
-    for kind, ax in grid.axes_dict.items():
-        for (denoiser, _), rows in scores[scores["noise"] == kind].groupby(["denoiser", "classifier"]):
+    for (family, kind), ax in grid.axes_dict.items():
+        part = data[(data["family"] == family) & (data["noise"] == kind)]
+        for defense, rows in part.groupby("defense"):
             rows = rows.sort_values("level")
             ax.fill_between(
-                rows["level"],
-                rows["accuracy_low"],
-                rows["accuracy_high"],
-                color=palette[denoiser],
-                alpha=0.15,
+                rows["level"], rows["accuracy_low"], rows["accuracy_high"], color=palette[defense], alpha=0.15
             )
         ax.set_ylim(0, 1.01)
     grid.set_axis_labels("noise level", "classifier accuracy")
-    grid.figure.suptitle("Accuracy vs noise level (bands: 95% Wilson interval)", y=1.02)
-    grid.savefig(path, dpi=110, bbox_inches="tight")
+    grid.figure.suptitle("Accuracy vs noise level (bands: 95% Wilson interval)", y=1.01)
+    grid.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(grid.figure)
 
 
@@ -84,22 +95,21 @@ def sample_grid(rows: Mapping[str, Mapping[float, np.ndarray]], noise: str, path
     plt.close(fig)
 
 
-def quality_vs_level(scores: pd.DataFrame, path: str | Path) -> None:
-    """PSNR and SSIM vs level, one column of panels per noise type, a line per denoiser."""
-    first = scores["classifier"].iloc[0]
-    rows = scores[(scores["classifier"] == first) & (scores["level"] > 0)]
-    long = rows.melt(id_vars=["noise", "level", "denoiser"], value_vars=["psnr", "ssim"], var_name="metric")
+def quality_vs_level(
+    scores: pd.DataFrame, families: Mapping[str, Sequence[tuple[str, str]]], metric: str, path: str | Path
+) -> None:
+    """``metric`` (psnr or ssim) vs level: a row of panels per family, a column per noise type."""
+    data = by_family(scores[scores["level"] > 0], families)
     grid = _level_lines(
-        long,
-        "value",
-        _palette(long["denoiser"]),
-        row="metric",
+        data,
+        metric,
+        _palette(data["defense"]),
+        row="family",
         col="noise",
         height=2.6,
-        facet_kws={"sharex": False, "sharey": "row"},
+        facet_kws={"sharex": "col", "sharey": True, "margin_titles": True},
     )
-    grid.set_titles("{col_name} | {row_name}")
-    grid.set_axis_labels("noise level", "")
+    grid.set_axis_labels("noise level", metric.upper())
     grid.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(grid.figure)
 
@@ -176,3 +186,26 @@ def compute_curves(curves: pd.DataFrame, path: str | Path, title: str) -> None:
     grid.figure.suptitle(title, y=1.03)
     grid.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(grid.figure)
+
+
+def heldout_heatmap(gains: pd.DataFrame, reference: tuple[str, str], path: str | Path) -> None:
+    """Accuracy gain (points) over no defense per defense (rows) and held-out corruption
+    (columns); a significant harm (paired 95% interval below 0) is marked with "x"."""
+    rows = gains[~((gains["denoiser"] == reference[0]) & (gains["classifier"] == reference[1]))]
+    rows = rows.assign(defense=rows["denoiser"] + " + " + rows["classifier"])
+    order = list(dict.fromkeys(rows["corruption"]))
+    table = 100 * rows.pivot(index="defense", columns="corruption", values="gain")[order]
+    harm = rows.pivot(index="defense", columns="corruption", values="harm")[order]
+    labels = table.round(0).astype(int).astype(str) + harm.replace({True: "x", False: ""})
+    fig, ax = plt.subplots(figsize=(0.6 * len(order) + 3, 0.32 * len(table) + 1.5))
+    limit = float(np.nanmax(np.abs(table.to_numpy()))) or 1.0
+    sns.heatmap(
+        table, ax=ax, cmap="RdBu", center=0, vmin=-limit, vmax=limit, annot=labels, fmt="",
+        annot_kws={"fontsize": 6}, cbar_kws={"label": "gain over no defense (points)"},
+    )  # fmt: skip
+    ax.set_title(f"Held-out corruptions: gain over {reference[0]} + {reference[1]} (x: significant harm)")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)

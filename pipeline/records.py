@@ -1,8 +1,10 @@
 """What a fit leaves behind: dvclive curves and summary, its compute record, its compute curve.
 
 ``live_dir/metrics.json`` (dvclive's summary, a DVC metric) holds the few numbers worth
-comparing across experiments; ``live_dir/compute.json`` the full compute record
-(:func:`pipeline.budget.compute_record`); ``live_dir/curve.csv`` the compute-accuracy curve.
+comparing across experiments (at most five: dvclive's ``step``, the best validation loss and
+MSE, epochs run, compute charged; the per-epoch values are its plots); ``live_dir/compute.json``
+the full compute record (:func:`pipeline.budget.compute_record`); ``live_dir/curve.csv`` the
+compute-accuracy curve.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def fit_logged(
     """Run ``fit(callbacks)`` with dvclive curves (and ``curve``, scored after every slice).
 
     The summary holds the best validation loss (and ``mse_metric`` at that epoch: MSE compares
-    denoisers trained with different losses), epochs run, the training wall time and the FLOPs
-    charged, then whatever ``extra()`` returns after the fit. Returns the compute record.
+    denoisers trained with different losses), epochs run and the FLOPs charged, then whatever
+    ``extra()`` returns after the fit; the wall time is in the compute record, which it returns.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -46,11 +48,11 @@ def fit_logged(
         best = int(np.argmin(history["val_loss"]))
         slices_run = len(history["val_loss"])
         record = compute_record(allocation, slices_run, seconds, factor, parameters=model.count_params())
-        live.summary["best_val_loss"] = history["val_loss"][best]
+        # Replace dvclive's last-epoch train/eval values (they are in its plots) with the best.
+        live.summary = {"best_val_loss": history["val_loss"][best]}
         if mse_metric:
             live.summary["best_val_mse"] = history[mse_metric][best]
         live.summary["epochs_run"] = slices_run
-        live.summary["train_seconds"] = record["train_seconds"]
         live.summary["charged_tflop"] = round(record["charged_flops"] / 1e12, 3)
         live.summary.update(extra() if extra else {})
     write_json(Path(live_dir) / "compute.json", record)

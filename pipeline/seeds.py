@@ -64,7 +64,7 @@ def commit() -> str:
     return head + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _stage(script: str, params_file: Path, **options: str | Path) -> None:
+def run_stage_script(script: str, params_file: Path, **options: str | Path) -> None:
     """Run ``stages.<script>`` with ``params_file``; ``base_compute="x"`` becomes ``--base-compute x``."""
     flags = [part for key, value in options.items() for part in (f"--{key.replace('_', '-')}", str(value))]
     command = [sys.executable, "-m", f"stages.{script}", "--params", str(params_file), *flags]
@@ -82,7 +82,7 @@ def retrain(params: Params, seed: int, denoisers: set[str], work: Path, data: st
     clean, rival = params.reference_classifier, params.rival_classifier
 
     def fit(script: str, output: str, **options: str | Path) -> None:
-        _stage(
+        run_stage_script(
             script, params_file, data=data, model=models / f"{output}.keras", live=live / output, **options
         )
 

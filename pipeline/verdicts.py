@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics import paired_difference
-
-NO_DENOISER = "none"
+from pipeline.restorer import NO_DENOISER
 
 
 def label(denoiser: str, classifier: str) -> str:
@@ -191,6 +190,19 @@ def _tflop(flops: float) -> str:
     return f"{flops / 1e12:.1f}"
 
 
+def headline_defenses(i: Inputs) -> dict[str, tuple[str, str]]:
+    """The defenses the verdicts are about, chosen on validation: the best input-side defense
+    and no defense (frozen classifier), the rival alone and the best stack on it (retrainable)."""
+    best_a, _ = best_by_validation(i.validation, i.clean, i.learned)
+    best_stack, _ = best_by_validation(i.validation, i.rival, i.learned)
+    return {
+        "frozen_best": (best_a, i.clean),
+        "frozen_none": (NO_DENOISER, i.clean),
+        "retrain": (NO_DENOISER, i.rival),
+        "stacked": (best_stack, i.rival),
+    }
+
+
 def answers(i: Inputs) -> tuple[str, dict, str]:
     """The report's "two questions" section (Markdown), its headline numbers and the README's
     at-a-glance block."""
@@ -198,10 +210,10 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
         float(level)
         for level in i.scores.loc[(i.scores["noise"] == i.noise) & (i.scores["level"] > 0), "level"].unique()
     )
-    best_a, means_a = best_by_validation(i.validation, i.clean, i.learned)
+    _, means_a = best_by_validation(i.validation, i.clean, i.learned)
     runner_a = str(means_a.index[1]) if len(means_a) > 1 else NO_DENOISER
-    best_stack, _ = best_by_validation(i.validation, i.rival, i.learned)
-    denoise, retrain, both = (best_a, i.clean), (NO_DENOISER, i.rival), (best_stack, i.rival)
+    named = headline_defenses(i)
+    denoise, retrain, both = named["frozen_best"], named["retrain"], named["stacked"]
     contestants = {
         "(a) best input-side defense": denoise,
         "(a) runner-up": (runner_a, i.clean),
@@ -314,9 +326,6 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
     headline = {
         "frozen_best": label(*denoise),
         "frozen_best_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *denoise).mean()), 4),
-        "frozen_none_mean_accuracy": round(
-            float(_mean_test(i.scores, i.noise, NO_DENOISER, i.clean).mean()), 4
-        ),
         "retrain_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *retrain).mean()), 4),
         "stacked_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *both).mean()), 4),
         "retrain_compute_ratio": round(ratio, 4),

@@ -19,13 +19,14 @@ from pipeline.cli import run_stage
 from pipeline.curves import defense_accuracy, validation_curve_set
 from pipeline.data import DataError, to_float
 from pipeline.flops import TRAIN_FACTOR_NOTE, training_flops_per_image
+from pipeline.guided import reseed_random_layers
 from pipeline.io import load_dataset, write_json, write_with
 from pipeline.models import load_model
 from pipeline.params import FitParams
-from pipeline.training import fit_specialist, reseed_random_layers, seed_everything
+from pipeline.restorer import NO_DENOISER
+from pipeline.training import fit_specialist, seed_everything
 
 log = logging.getLogger("ceiling")
-NO_DENOISER = "none"
 
 
 def validation_scores(curves, denoisers: dict, classifiers: dict) -> pd.DataFrame:

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from pipeline import plots, tables
-from pipeline.baselines import load_restorers
 from pipeline.cli import run_stage
 from pipeline.data import DataError, to_float
-from pipeline.evaluation import NO_DENOISER, evaluate_grid, model_restorer, sample_outputs
+from pipeline.defenses import load_classifiers, load_denoisers
+from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
 from pipeline.io import (
     load_dataset,
     read_npz_arrays,
@@ -24,7 +24,6 @@ from pipeline.io import (
     write_text,
     write_with,
 )
-from pipeline.models import load_model
 
 log = logging.getLogger("evaluate")
 
@@ -49,13 +48,8 @@ def main(args, params):
     names = params.all_denoisers
     # Load everything first: a missing model, fit or grid fails before any scoring starts.
     dataset = load_dataset(args.data)
-    classifiers = {name: load_model(Path(args.classifiers) / f"{name}.keras") for name in params.classifiers}
-    denoisers = {
-        name: model_restorer(load_model(Path(args.denoisers) / f"{name}.keras"), config.batch_size)
-        for name in params.learned
-    }
-    classical = params.classical
-    denoisers |= load_restorers(args.classical, list(classical.methods), params.noise, classical.workers)
+    classifiers = load_classifiers(args.classifiers, params)
+    denoisers = load_denoisers(args.denoisers, args.classical, params)
     grids = load_grids(Path(args.noisy), params.noise, params.noise)
     clean = to_float(dataset.x_test)
 
@@ -74,7 +68,7 @@ def main(args, params):
         classifiers,
         config.batch_size,
         confusion_cell=(config.headline_noise, config.headline_level),
-        test_sizes=classical.methods,
+        test_sizes=params.classical.methods,
         noise_test_sizes=config.noise_test_sizes,
         classifier_noise=classifier_noise,
         correct_sink=correct,
@@ -82,7 +76,7 @@ def main(args, params):
     )
     write_npz(
         out / "correct.npz",
-        **{f"{name}|{clf}|{level:g}": right for (name, clf, level), right in correct.items()},
+        **{f"{name}|{clf}|{level:g}": right for (_, name, clf, level), right in correct.items()},
     )
     scores = tables.add_intervals(scores, params.train_noise.levels)
     columns = [NO_DENOISER, *names]
@@ -95,7 +89,9 @@ def main(args, params):
     for kind in params.noise:
         curve = tables.curve_table(scores, kind, columns)
         write_with(out / "curves" / f"{kind}.csv", lambda tmp, c=curve: c.to_csv(tmp, index=False))
-    write_with(out / "accuracy_vs_level.png", lambda tmp: plots.accuracy_vs_level(scores, tmp))
+    write_with(
+        out / "accuracy_vs_level.png", lambda tmp: plots.accuracy_vs_level(scores, params.families, tmp)
+    )
 
     kind = config.sample_noise
     levels, images = grids[kind]

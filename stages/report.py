@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import comparison, plots, report, robustness, verdicts
+from pipeline import comparison, heldout, plots, report, robustness, verdicts
 from pipeline.cli import run_stage
 from pipeline.data import DataError
 from pipeline.io import read_npz_arrays, write_json, write_text, write_with
@@ -47,6 +47,14 @@ def read_seeds(path: Path) -> pd.DataFrame | None:
         raise DataError(f"{path}: not found (commit the seeds workflow's results, or its header only)")
     seeds = pd.read_csv(path)
     return seeds if len(seeds) else None
+
+
+def read_reference(path: Path) -> pd.DataFrame | None:
+    """The reference recipe's row (``python -m pipeline.reference``); None while it has none."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found (commit the reference workflow's results, or its header only)")
+    reference = pd.read_csv(path)
+    return reference if len(reference) else None
 
 
 def answer_inputs(args, params, scores: pd.DataFrame) -> verdicts.Inputs:
@@ -115,6 +123,25 @@ def training_summaries(training_dir: Path, names) -> dict[str, dict]:
     return summaries
 
 
+def heldout_glance(suite: pd.DataFrame, named: dict) -> str:
+    """The README's line on the held-out suite, for the headline defenses."""
+    rows = suite.set_index(["denoiser", "classifier"])
+
+    def part(role: str) -> str:
+        row = rows.loc[named[role]]
+        return (
+            f"`{verdicts.label(*named[role])}` {100 * row['suite_mean']:.1f}% "
+            f"(mCE {row['mCE']:.2f}, significant harm on {int(row['harms'])})"
+        )
+
+    none = rows.loc[named["frozen_none"]]
+    return (
+        f"- **Held-out corruptions** (MNIST-C's 15, never trained on; mean accuracy over them, "
+        f"{int(none['n_images'])} test images each): no defense {100 * none['suite_mean']:.1f}%; "
+        f"(a) {part('frozen_best')}; (b) {part('retrain')}, stacked {part('stacked')}."
+    )
+
+
 def main(args, params):
     evaluated = Path(args.evaluate)
     scores = read_csv(evaluated / "scores.csv")
@@ -125,7 +152,11 @@ def main(args, params):
     mce = robustness.mean_corruption_error(table)
     gaps = robustness.gap_recovered(scores)
     write_with(figures_dir / "robustness.csv", lambda tmp: table.to_csv(tmp, index=False))
-    write_with(figures_dir / "quality_vs_level.png", lambda tmp: plots.quality_vs_level(scores, tmp))
+    for metric in ("psnr", "ssim"):
+        write_with(
+            figures_dir / f"{metric}_vs_level.png",
+            lambda tmp, m=metric: plots.quality_vs_level(scores, params.families, m, tmp),
+        )
     write_with(figures_dir / "gap_recovered.png", lambda tmp: plots.gap_heatmap(gaps, tmp))
     ev = params.evaluate
     side_by_side = comparison.comparison_table(
@@ -134,6 +165,7 @@ def main(args, params):
         ev.headline_level,
         training_summaries(Path(args.training), params.learned),
         denoiser_kinds(params),
+        reference_runs=read_reference(Path(args.reference)),
     )
     compare_md = comparison.comparison_markdown(side_by_side, ev.headline_noise, ev.headline_level)
     write_with(Path(args.comparison).with_suffix(".csv"), lambda tmp: side_by_side.to_csv(tmp, index=False))
@@ -146,7 +178,8 @@ def main(args, params):
 
     figures = {
         "Accuracy vs noise level (95% interval bands)": rel(evaluated / "accuracy_vs_level.png"),
-        "PSNR and SSIM vs noise level": rel(figures_dir / "quality_vs_level.png"),
+        "PSNR vs noise level": rel(figures_dir / "psnr_vs_level.png"),
+        "SSIM vs noise level": rel(figures_dir / "ssim_vs_level.png"),
         "Accuracy gap recovered": rel(figures_dir / "gap_recovered.png"),
         "Samples: clean / noisy / each denoiser": rel(evaluated / "samples.png"),
         title: rel(figures_dir / "confusion.png"),
@@ -169,6 +202,12 @@ def main(args, params):
         charges=charges,
     )
     answer_text, headline, glance = verdicts.answers(inputs)
+    named = verdicts.headline_defenses(inputs)
+    suite_dir = Path(args.heldout)
+    suite, suite_gains = read_csv(suite_dir / "summary.csv"), read_csv(suite_dir / "gains.csv")
+    keys = ("frozen_best", "frozen_none", "retrain")
+    headline |= heldout.headline(suite, {role: named[role] for role in keys}, mce_role="frozen_best")
+    glance += "\n" + heldout_glance(suite, named)
     write_text(out.with_name("at_a_glance.md"), glance + "\n")
     curves_png = figures_dir / "compute_curves.png"
     write_with(
@@ -183,6 +222,8 @@ def main(args, params):
         "Percent of ceiling": percent_markdown(inputs),
         "Compute-accuracy curves": f"![compute curves]({rel(curves_png)})\n\n"
         + verdicts.leaders_markdown(inputs),
+        "Held-out corruptions": f"![held-out heatmap]({rel(suite_dir / 'heatmap.png')})\n\n"
+        + heldout.markdown(suite, suite_gains, named),
         "Compute": "Training FLOPs per model (factors in each record's `factor`: 3 x forward per "
         "image trained on; the guided fine-tune 3 x the denoiser's + 2 x the frozen classifier's "
         "forward). Validation passes are not charged.\n\n" + verdicts.compute_markdown(inputs.records),
@@ -199,6 +240,8 @@ if __name__ == "__main__":
     parser.add_argument("--training", required=True, help="dvclive directories of the learned denoisers")
     parser.add_argument("--classifier-training", required=True, help="dvclive directories of the classifiers")
     parser.add_argument("--ceiling", required=True, help="the ceiling stage's output directory")
+    parser.add_argument("--heldout", required=True, help="the evaluate_heldout stage's output directory")
+    parser.add_argument("--reference", required=True, help="the reference recipe's results (.csv)")
     parser.add_argument("--seeds", required=True, help="the seeds workflow's results (.csv)")
     parser.add_argument("--comparison", required=True, help="side-by-side table (.md; a .csv goes beside it)")
     parser.add_argument("--out", required=True, help="report path, e.g. results/report.md")

@@ -7,6 +7,7 @@ defense (this denoiser in front of the frozen clean classifier) is scored on the
 curve set. Early-stops on the validation split and logs curves with dvclive.
 """
 
+import dataclasses
 import logging
 
 from pipeline.budget import denoiser_fit
@@ -52,6 +53,8 @@ def main(args, params):
             allocation.slice_images,
             allocation.flops / 1e12,
         )
+        mix = params.train_noise.mix  # a fixed recipe may train on levels of its own
+        mix = dataclasses.replace(mix, levels=config.train_noise) if config.train_noise else mix
         curves = validation_curve_set(params, x_val, dataset.y_val)
         curve = ComputeCurve(lambda: defense_accuracy(curves, classifier, model), allocation)
         fit_logged(
@@ -61,11 +64,9 @@ def main(args, params):
                 model,
                 x_train,
                 x_val,
-                config.train_noise or params.train_noise.levels,
+                mix,
                 fit,
                 seed=params.fit_seed,
-                clean_fraction=params.train_noise.clean_fraction,
-                type_weights=params.train_noise.type_weights,
                 fresh_noise=config.fresh_noise,
                 callbacks=callbacks,
                 validation_seed=params.seed,

@@ -17,10 +17,11 @@ from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import DataError, to_float
 from pipeline.distribute import get_strategy
 from pipeline.flops import GUIDED_FACTOR_NOTE, training_flops_per_image
+from pipeline.guided import fit_guided
 from pipeline.io import load_dataset
 from pipeline.models import load_model, save_model
 from pipeline.records import fit_logged
-from pipeline.training import fit_guided, seed_everything
+from pipeline.training import seed_everything
 
 log = logging.getLogger("train_guided")
 
@@ -55,11 +56,9 @@ def main(args, params):
                 dataset.y_train,
                 x_val,
                 dataset.y_val,
-                params.train_noise.levels,
+                params.train_noise.mix,
                 config,
                 seed=params.fit_seed,
-                clean_fraction=params.train_noise.clean_fraction,
-                type_weights=params.train_noise.type_weights,
                 callbacks=callbacks,
                 validation_seed=params.seed,
             ),

@@ -21,12 +21,13 @@ from pipeline.cli import run_stage, training_parser
 from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import to_float
 from pipeline.distribute import get_strategy
+from pipeline.feeds import FreshNoisePairs, pair_feeds
 from pipeline.flops import TRAIN_FACTOR_NOTE, training_flops_per_image
 from pipeline.io import load_dataset, write_json
 from pipeline.models import load_model, save_model
 from pipeline.params import ParamsError
 from pipeline.records import fit_logged
-from pipeline.training import FreshNoisePairs, fit_denoiser, pair_feeds, seed_everything
+from pipeline.training import fit_denoiser, seed_everything
 from pipeline.tuning import build_unet_from, make_tuner, project_name, run_search, search_compute
 
 log = logging.getLogger("tune_denoiser")
@@ -39,7 +40,7 @@ def is_chief() -> bool:
 
 def main(args, params):
     search, final = params.tune.search, params.tune.final
-    mix = params.train_noise
+    mix = params.train_noise.mix
     dataset = load_dataset(args.data)
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     classifier = load_model(args.classifier)
@@ -58,15 +59,7 @@ def main(args, params):
         distribution_strategy=strategy,
     )
     val = x_val[: search.validation_size]
-    train = FreshNoisePairs(
-        x_train,
-        mix.levels,
-        final.batch_size,
-        params.fit_seed,
-        search.train_size,
-        mix.clean_fraction,
-        type_weights=mix.type_weights,
-    )
+    train = FreshNoisePairs(x_train, mix, final.batch_size, params.fit_seed, search.train_size)
     result = run_search(tuner, *pair_feeds(train, val, val, params.seed), epochs=search.max_epochs)
     if not is_chief():  # a distributed-search worker: the chief writes the outputs
         log.info("worker %s: %d trials completed", os.environ["KERASTUNER_TUNER_ID"], result["completed"])
@@ -97,11 +90,9 @@ def main(args, params):
                 model,
                 x_train,
                 x_val,
-                mix.levels,
+                mix,
                 fit,
                 seed=params.fit_seed,
-                clean_fraction=mix.clean_fraction,
-                type_weights=mix.type_weights,
                 callbacks=callbacks,
                 validation_seed=params.seed,
             ),

@@ -1,21 +1,18 @@
-"""benchmarks/ablations.py: the log-MSE loss and the noise scoring it reports."""
+"""experiments/ablations.py: the log-MSE loss and the noise scoring it reports."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import ablations  # noqa: E402
-
-from pipeline import metrics  # noqa: E402
-from pipeline.noise import corrupt  # noqa: E402
-from tests.conftest import tiny_mnist  # noqa: E402
+from experiments import ablations
+from pipeline import metrics
+from pipeline.noise import corrupt
+from tests.conftest import tiny_mnist
 
 
 def test_log_mse_is_the_scaled_log_of_each_images_mse():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import ndimage
-from skimage.io import imsave
+from skimage.io import imread, imsave
 
 from pipeline.apply_cli import main
 from pipeline.models import build_cae, build_classifier, save_model
@@ -78,3 +81,32 @@ def test_denoise_classify_names_a_missing_or_broken_file(tmp_path, models, capsy
         code = main([str(bad), "--denoiser", str(models[0]), "--classifier", str(models[1])])
         assert code == 2
         assert str(bad) in capsys.readouterr().err
+
+
+def test_denoise_classify_defaults_to_the_frozen_best_denoiser(tmp_path, models, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    imsave(tmp_path / "digit.png", photo_of_a_bar(), check_contrast=False)
+    argv = ["digit.png", "--classifier", str(models[1])]
+    assert main([*argv, "--out", "default"]) == 2  # no headline: a clear error naming the file
+    assert "results/headline.json" in capsys.readouterr().err
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/headline.json").write_text(json.dumps({"frozen_best": "unet_bn + clean"}))
+    assert main([*argv, "--out", "default"]) == 2  # the denoiser it names is what it loads
+    assert "models/denoisers/unet_bn.keras" in capsys.readouterr().err
+    (tmp_path / "models/denoisers").mkdir(parents=True)
+    shutil.copy(models[0], tmp_path / "models/denoisers/unet_bn.keras")
+    assert main([*argv, "--out", "default"]) == 0
+    assert "denoiser: models/denoisers/unet_bn.keras" in capsys.readouterr().out
+    assert main([*argv, "--out", "explicit", "--denoiser", "models/denoisers/unet_bn.keras"]) == 0
+    np.testing.assert_array_equal(imread("default/digit_denoised.png"), imread("explicit/digit_denoised.png"))
+    assert pd.read_csv("default/predictions.csv").equals(pd.read_csv("explicit/predictions.csv"))
+
+
+def test_denoise_classify_without_a_denoiser_when_frozen_best_is_none(tmp_path, models, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    imsave(tmp_path / "digit.png", photo_of_a_bar(), check_contrast=False)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/headline.json").write_text(json.dumps({"frozen_best": "none + clean"}))
+    assert main(["digit.png", "--classifier", str(models[1]), "--out", "out"]) == 0
+    table = pd.read_csv("out/predictions.csv")
+    assert (table["prediction"] == table["prediction_without_denoiser"]).all()

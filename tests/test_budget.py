@@ -15,9 +15,9 @@ from pipeline import verdicts
 from pipeline.budget import Allocation, allocate, classifier_fit, denoiser_fit, rival_target_flops
 from pipeline.curves import ComputeCurve, curve_set, defense_accuracy
 from pipeline.flops import FROZEN_FACTOR, TRAIN_FACTOR, model_flops, training_flops_per_image
+from pipeline.guided import InferenceMode, guided_model
 from pipeline.models import build_classifier, build_denoiser
 from pipeline.params import ParamsError, parse_params
-from pipeline.training import InferenceMode, guided_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

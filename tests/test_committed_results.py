@@ -66,21 +66,47 @@ def test_readme_stays_short():
     assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
 
 
-def test_dvc_plots_draw_every_configured_denoiser(params):
-    """dvc.yaml's top-level plots name the curve columns; they must match params.yaml."""
+def test_dvc_plots_draw_every_configured_denoiser_at_most_8_lines_a_chart(params):
+    """dvc.yaml's top-level plots name the curve columns; they must match params.yaml: a learned
+    and a classical chart per noise type, no defense in each."""
     import yaml
 
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
-    expected = ["none", *params.all_denoisers]
+    families = {"learned": ["none", *params.learned], "classical": ["none", *params.classical.methods]}
     by_level = [plot for plot in plots if next(iter(plot)) != "compute_curves"]
     for plot in by_level:
-        ((kind, spec),) = plot.items()
-        assert spec["y"] == {f"results/evaluate/curves/{kind}.csv": expected}
-    assert {next(iter(plot)) for plot in by_level} == set(params.noise)
+        ((name, spec),) = plot.items()
+        kind, family = name.rsplit("_", 1)
+        assert spec["y"] == {f"results/evaluate/curves/{kind}.csv": families[family]}
+        assert len(families[family]) <= 8
+    assert {next(iter(plot)) for plot in by_level} == {f"{k}_{f}" for k in params.noise for f in families}
     (curves,) = [plot["compute_curves"] for plot in plots if "compute_curves" in plot]
     fits = {f"results/train_denoiser/{name}/curve.csv" for name in params.learned}
     fits |= {f"results/train_classifier/{name}/curve.csv" for name in params.classifiers}
     assert set(curves["y"]) == fits
+
+
+def test_figure_families_draw_at_most_8_defenses(params):
+    assert all(len(defenses) <= 8 for defenses in params.families.values())
+
+
+def test_training_metrics_have_at_most_5_keys(params):
+    for directory in (ROOT / "results").glob("train_*/*"):
+        assert len(json.loads((directory / "metrics.json").read_text())) <= 5, directory
+
+
+def test_heldout_summary_follows_from_its_gains(params):
+    from pipeline import heldout
+
+    gains = pd.read_csv(ROOT / "results/heldout/gains.csv")
+    committed = pd.read_csv(ROOT / "results/heldout/summary.csv")
+    derived = heldout.summary(gains, ("none", params.reference_classifier))
+    pd.testing.assert_frame_equal(committed, derived, check_exact=False, atol=1e-6)
+    assert set(gains["corruption"]) == {*params.heldout.corruptions, heldout.UNCLIPPED}
+    per_image = [m for m, n in params.classical.methods.items() if n is not None]
+    n = gains.set_index("denoiser")["n_images"]
+    assert (n.drop(per_image) == params.heldout.test_size).all()
+    assert (n.loc[per_image] == params.heldout.filter_test_size).all()
 
 
 def leaves(tree) -> int:

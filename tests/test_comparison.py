@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.comparison import SEED_PUBLISHED, comparison_markdown, comparison_table
+from pipeline.comparison import REFERENCE_SOURCE, SEED_PUBLISHED, comparison_markdown, comparison_table
 
 
 def scores() -> pd.DataFrame:
@@ -15,7 +15,6 @@ def scores() -> pd.DataFrame:
             for name, acc, n in (
                 ("none", 0.6 + shift, 100),
                 ("unet_bn", 0.95 + shift, 100),
-                ("seed_unet_bn", 0.9 + shift, 100),
                 ("tv", 0.8 + shift, 20),
             ):
                 rows.append(
@@ -42,11 +41,21 @@ def test_table_has_one_row_per_denoiser_plus_published():
         0.5,
         {"unet_bn": {"train_seconds": 12.34, "parameters": 117713}},
         {"unet_bn": "learned, blind", "tv": "classical"},
+        reference_runs=pd.DataFrame(
+            [{"denoiser": "reference_unet_bn", "psnr": 20.9, "ssim": 0.84, "accuracy": 0.97, "commit": "abc"}]
+        ),
     )
-    assert list(table["denoiser"]) == ["none", "unet_bn", "seed_unet_bn", "tv", SEED_PUBLISHED["denoiser"]]
+    assert list(table["denoiser"]) == [
+        "none",
+        "unet_bn",
+        "tv",
+        "reference_unet_bn",
+        SEED_PUBLISHED["denoiser"],
+    ]
     row = table.set_index("denoiser").loc["unet_bn"]
     assert row["psnr"] == 20.95 and row["parameters"] == 117713 and row["train_seconds"] == 12.34
-    assert table.set_index("denoiser").loc["seed_unet_bn", "source"] == "seed recipe, run here"
+    assert table.set_index("denoiser").loc["reference_unet_bn", "source"] == REFERENCE_SOURCE
+    assert "commit" not in table.columns
     published = table.iloc[-1]
     assert published["psnr"] == 20.96 and published["ssim"] == 0.8371 and np.isnan(published["accuracy"])
 

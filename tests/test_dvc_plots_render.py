@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import check_plots  # noqa: E402
+from benchmarks import check_plots
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = check_plots.find_chromium()
 VEGA = check_plots.find_vega()
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
@@ -69,7 +67,11 @@ def repo(tmp_path_factory) -> Path:
 
 def test_plot_defs_read_from_dvc_yaml():
     ids = [d.id for d in check_plots.load_plot_defs(ROOT)]
-    assert ids == ["compute_curves", "gaussian", "salt_pepper", "speckle", "poisson", "blur"]
+    kinds = ["gaussian", "salt_pepper", "speckle", "poisson", "blur"]
+    assert ids == [
+        "compute_curves",
+        *(f"{kind}_{group}" for kind in kinds for group in ("learned", "classical")),
+    ]
 
 
 def test_specs_match_csv_and_mismatches_are_reported(repo):
@@ -87,6 +89,43 @@ def test_specs_match_csv_and_mismatches_are_reported(repo):
 
     del shown["data"]["alpha"]
     assert any(p.startswith("alpha: no vega spec") for p in check_plots.check_specs(defs, shown, repo))
+
+
+MULTI_FILE = """\
+plots:
+  - compute:
+      template: linear
+      x: flops
+      y:
+        results/a/one/curve.csv: accuracy
+        results/a/two/curve.csv: accuracy
+        results/b/three/curve.csv: accuracy
+"""
+
+
+def make_multi_file_repo(root: Path) -> Path:
+    """A DVC repo with one plot of one column over three CSVs, as dvc.yaml's compute_curves."""
+    make_repo(root, names=())
+    for k, name in enumerate(["a/one", "a/two", "b/three"]):
+        (root / "results" / name).mkdir(parents=True)
+        rows = [f"{i * 100.0},{0.1 + 0.2 * i + 0.05 * k:.2f}" for i in range(4)]
+        (root / "results" / name / "curve.csv").write_text("flops,accuracy\n" + "\n".join(rows) + "\n")
+    (root / "dvc.yaml").write_text(MULTI_FILE)
+    return root
+
+
+def test_a_plot_over_several_files_is_checked_file_by_file(tmp_path):
+    root = make_multi_file_repo(tmp_path)
+    defs = check_plots.load_plot_defs(root)
+    assert list(defs[0].series.values()) == ["a/one/curve.csv", "a/two/curve.csv", "b/three/curve.csv"]
+    shown = check_plots.plots_json(root, ["compute"])
+    assert check_plots.check_specs(defs, shown, root) == []
+    rows = shown["data"]["compute"][0]["content"]["data"]["values"]
+    rows[:] = [r for r in rows if r["filename"] != "a/two/curve.csv"]
+    rows[0]["accuracy"] = "0.5"
+    problems = check_plots.check_specs(defs, shown, root)
+    assert "compute: series missing ['a/two/curve.csv'], unexpected []" in problems
+    assert any("differ from results/a/one/curve.csv" in p for p in problems)
 
 
 def test_dvc_yaml_column_missing_from_csv_is_reported(tmp_path):
@@ -174,6 +213,13 @@ def test_missing_and_empty_plots_are_reported(repo, tmp_path):
     report = check_plots.check_html(html, defs, shown, CHROMIUM, tmp_path / "b.png", VEGA)
     assert report.problems and all(p.startswith("beta:") for p in report.problems), report.problems
     assert any("0 line(s) drawn" in p or "chart is empty" in p for p in report.problems)
+
+
+@needs_chromium
+@needs_vega
+def test_a_plot_over_several_files_renders_with_a_legend_entry_per_file(tmp_path):
+    report = check_plots.run_check(make_multi_file_repo(tmp_path / "repo"), out=tmp_path / "shot.png")
+    assert report.problems == [] and report.rendered
 
 
 @needs_chromium

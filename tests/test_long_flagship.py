@@ -1,4 +1,4 @@
-"""benchmarks/long_flagship.py: the schedule, and a resumed run replays an uninterrupted one."""
+"""experiments/long_flagship.py: the schedule, and a resumed run replays an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -13,19 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import long_flagship  # noqa: E402
+from experiments import long_flagship
+from pipeline.data import Dataset
+from pipeline.io import save_dataset
+from pipeline.models import build_classifier, load_model, save_model
+from pipeline.noise import corrupt
+from tests.conftest import tiny_mnist
 
-from pipeline.data import Dataset  # noqa: E402
-from pipeline.io import save_dataset  # noqa: E402
-from pipeline.models import (  # noqa: E402
-    build_classifier,  # noqa: E402
-    load_model,
-    save_model,
-)
-from pipeline.noise import corrupt  # noqa: E402
-from tests.conftest import tiny_mnist  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN = ["--name", "tiny", "--filters", "4", "--epochs", "3", "--decay-epoch", "2", "--images", "16"]
 
@@ -73,7 +68,7 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def run(cwd: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(ROOT / "benchmarks/long_flagship.py"), *RUN, *extra]
+    command = [sys.executable, "-m", "experiments.long_flagship", *RUN, *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.data import DataError
+from pipeline.feeds import FreshNoisePairs
 from pipeline.models import (
     ClipIndicators,
     build_cae,
@@ -19,8 +20,9 @@ from pipeline.models import (
     load_model,
     save_model,
 )
+from pipeline.noise import NoiseMix
 from pipeline.params import FitParams
-from pipeline.training import FreshNoisePairs, compile_denoiser, fit_denoiser, seed_everything
+from pipeline.training import compile_denoiser, fit_denoiser, seed_everything
 from tests.conftest import tiny_mnist
 
 
@@ -267,10 +269,9 @@ def train_once(x_train, x_val):
         model,
         x_train,
         x_val,
-        LEVELS,
+        NoiseMix(LEVELS, clean_fraction=0.1),
         FitParams(epochs=2, batch_size=16, patience=2, train_size=32),
         seed=7,
-        clean_fraction=0.1,
     )
     return model, history
 

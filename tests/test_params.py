@@ -219,8 +219,8 @@ def test_defaults_fill_optional_keys(raw):
             ["denoisers.unet:", "['epochs'] are set by budget.flops", "budget: false"],
         ),
         (
-            lambda p: p["ceiling"].update(levels=[0.4]),
-            ["ceiling.levels [0.4] are not noisy levels of noise.gaussian"],
+            lambda p: p["ceiling"].update(levels=[0.45]),
+            ["ceiling.levels [0.45] are not noisy levels of noise.gaussian"],
         ),
         (
             lambda p: p["ceiling"].update(levels=[0.0, 0.5]),
@@ -240,7 +240,7 @@ def test_defaults_fill_optional_keys(raw):
         ),
         (
             lambda p: p["evaluate"].update(headline_noise="speckle", headline_level=0.5),
-            ["evaluate.headline_level=0.5 is not a level of noise.speckle: [0.0, 0.7]"],
+            ["evaluate.headline_level=0.5 is not a level of noise.speckle: [0.0, 0.35, 0.7, 1.0]"],
         ),
         (
             lambda p: p["evaluate"].update(headline_noise="rain"),

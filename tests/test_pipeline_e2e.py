@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from pipeline.params import parse_params
+from pipeline.reference import COLUMNS
 from tests.conftest import tiny_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,7 @@ def tiny_params(data_path: Path) -> dict:
         headline_level=params["noise"]["gaussian"][1],
         noise_test_sizes={"speckle": 30},
     )
+    params["heldout"].update(test_size=40, filter_test_size=10)
     return params
 
 
@@ -86,6 +88,8 @@ def make_project(repo: Path, edit=None) -> Path:
     seeds = repo / "results" / "seeds.csv"  # the seeds workflow's file, with no run yet
     seeds.parent.mkdir(parents=True, exist_ok=True)
     seeds.write_text((ROOT / "results/seeds.csv").read_text().splitlines()[0] + "\n")
+    reference = repo / "results" / "reference.csv"  # the reference workflow's, likewise
+    reference.write_text(",".join(COLUMNS) + "\n")
     data = repo / "external" / "mnist.npz"
     data.parent.mkdir()
     np.savez(data, **tiny_mnist())
@@ -217,6 +221,31 @@ def test_every_fit_records_its_compute_and_curve(repo):
     assert 0.95 <= headline["retrain_compute_ratio"] <= 1.05
 
 
+def test_heldout_suite_scores_every_defense(repo):
+    params = parse_params(yaml.safe_load((repo / "params.yaml").read_text()))
+    with np.load(repo / "data/heldout.npz") as suite:
+        assert list(suite["names"]) == [*params.heldout.corruptions, "gaussian_unclipped"]
+        assert suite["images"].shape == (16, 40, 28, 28) and suite["images"].min() < 0  # unclipped
+    scores = pd.read_csv(repo / "results/heldout/scores.csv")
+    evaluated = pd.read_csv(repo / "results/evaluate/scores.csv")
+    assert list(scores.columns) == [*evaluated.columns, "near_seen"]
+    defenses = 1 + len(params.all_denoisers)
+    assert len(scores) == 16 * defenses * len(params.classifiers)
+    assert (scores.loc[scores["denoiser"] == "tv", "n_images"] == 10).all()  # filter_test_size
+    assert (scores.loc[scores["denoiser"] == "unet", "n_images"] == 40).all()
+    assert set(scores.loc[scores["near_seen"], "noise"]) == {"impulse_noise", "shot_noise"}
+    summary = pd.read_csv(repo / "results/heldout/summary.csv").set_index(["denoiser", "classifier"])
+    assert summary.loc[("none", "clean"), "mCE"] == pytest.approx(1.0)
+    assert summary.loc[("none", "clean"), "harms"] == 0 and len(summary) == 2 * defenses
+    gains = pd.read_csv(repo / "results/heldout/gains.csv")
+    rows = gains[(gains["corruption"] != "gaussian_unclipped")].set_index(["denoiser", "classifier"])
+    expected = rows.loc[("unet", "noise_aug"), "accuracy"].mean()
+    assert summary.loc[("unet", "noise_aug"), "suite_mean"] == pytest.approx(expected)
+    headline = json.loads((repo / "results/headline.json").read_text())
+    assert {"frozen_best_heldout_mean", "frozen_best_heldout_mCE", "retrain_heldout_harms"} <= set(headline)
+    assert "## Held-out corruptions" in (repo / "results/report.md").read_text()
+
+
 def test_report_links_its_figures(repo):
     report = (repo / "results/report.md").read_text()
     assert "## Headline" in report and "mCE" in report and "## Params of this run" in report
@@ -249,7 +278,7 @@ def test_evaluation_param_reruns_only_evaluate(repo):
     original = edit_params(repo, lambda p: p["evaluate"].update(batch_size=32))
     try:
         # report prints every param, so it reruns too (seconds); no training stage does
-        assert changed_stages(repo) == {"evaluate", "report"}
+        assert changed_stages(repo) == {"evaluate", "evaluate_heldout", "report"}
     finally:
         (repo / "params.yaml").write_text(original)
 
@@ -294,15 +323,6 @@ def test_seeds_workflow_feeds_the_verdicts(repo):
     assert result.returncode == 2 and "params' own train_seed" in result.stderr
 
 
-def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
-    outputs = ("results/evaluate/scores.csv", "results/evaluate/metrics.json")
-    before = {path: (repo / path).read_bytes() for path in outputs}
-    run(["dvc", "repro", "--force"], repo)
-    for path in outputs:
-        assert (repo / path).read_bytes() == before[path], f"{path} changed on a forced rerun"
-    assert changed_stages(repo) == set()
-
-
 def test_exp_show_of_an_evaluation_change_stays_readable(repo):
     """`dvc exp show --only-changed` of one evaluation param change: at most 40 columns."""
     git_user = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
@@ -312,3 +332,15 @@ def test_exp_show_of_an_evaluation_change_stays_readable(repo):
     shown = run(["dvc", "exp", "show", "--only-changed", "--csv"], repo).stdout
     header = shown.splitlines()[0].split(",")
     assert "evaluate.batch_size" in header and len(header) <= 40, header
+
+
+def test_forced_rerun_reproduces_scores_and_metrics_exactly(repo):
+    """Same params and seed, same numbers: retrain a denoiser and both classifiers, re-score."""
+    outputs = ("results/evaluate/scores.csv", "results/evaluate/metrics.json")
+    before = {path: (repo / path).read_bytes() for path in outputs}
+    stages = ["train_classifier", "train_rival", "train_denoiser@unet", "evaluate"]
+    run(["dvc", "repro", "--force", "--single-item", *stages], repo)
+    for path in outputs:
+        assert (repo / path).read_bytes() == before[path], f"{path} changed on a forced rerun"
+    # the saved .keras files embed their save time, so the downstream stages now see new deps:
+    # this test runs last

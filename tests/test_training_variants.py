@@ -9,21 +9,12 @@ import pytest
 
 from pipeline.distribute import get_strategy
 from pipeline.evaluation import evaluate_grid
+from pipeline.feeds import FreshNoisePairs, training_batches, validation_batches, validation_feed
+from pipeline.guided import fit_guided, guided_model, reseed_random_layers
 from pipeline.models import build_cae, build_classifier, build_denoiser, build_unet
+from pipeline.noise import NoiseMix
 from pipeline.params import ClassifierParams, FitParams, GuidedParams
-from pipeline.training import (
-    FreshNoisePairs,
-    compile_denoiser,
-    fit_denoiser,
-    fit_guided,
-    guided_model,
-    reseed_random_layers,
-    seed_everything,
-    train_classifier,
-    training_batches,
-    validation_batches,
-    validation_feed,
-)
+from pipeline.training import compile_denoiser, fit_denoiser, seed_everything, train_classifier
 from tests.conftest import tiny_mnist
 
 LEVELS = {"gaussian": [0.3, 0.5]}
@@ -64,10 +55,10 @@ def test_noise_augmented_classifier_trains_on_noisy_validation(data):
     config = ClassifierParams(filters=4, dense_units=8, epochs=2, batch_size=16, noise_augmentation=True)
     seed_everything(1)
     model = build_classifier(4, 8, name="aug")
-    history = train_classifier(model, x, y, xv, yv, config, seed=1, levels=LEVELS).history
+    history = train_classifier(model, x, y, xv, yv, config, seed=1, mix=NoiseMix(LEVELS)).history
     assert len(history["val_accuracy"]) == 2
-    with pytest.raises(ValueError, match="noise_augmentation needs the train_noise levels"):
-        train_classifier(model, x, y, xv, yv, config, seed=1, levels=None)
+    with pytest.raises(ValueError, match="noise_augmentation needs the train_noise mix"):
+        train_classifier(model, x, y, xv, yv, config, seed=1, mix=None)
 
 
 def test_guided_fine_tune_moves_the_denoiser_and_freezes_the_classifier(data):
@@ -313,7 +304,7 @@ def test_type_weights_shape_every_epoch_and_the_validation_noise():
     def gaussian_share(images):  # salt & pepper images hold only 0, 0.5 and 1
         return 1 - np.all(np.isin(images, [0.0, 0.5, 1.0]), axis=(1, 2)).mean()
 
-    pairs = FreshNoisePairs(clean, mix, batch_size=500, seed=1, type_weights={"gaussian": 4.0})
+    pairs = FreshNoisePairs(clean, NoiseMix(mix, type_weights={"gaussian": 4.0}), batch_size=500, seed=1)
     for _ in range(2):
         pairs.draw_epoch()
         assert gaussian_share(pairs.noisy) == pytest.approx(0.8, abs=0.06)
@@ -323,24 +314,25 @@ def test_type_weights_shape_every_epoch_and_the_validation_noise():
 
 
 def test_every_fit_draws_its_noise_with_the_type_weights(data, monkeypatch):
-    import pipeline.training as training
+    import pipeline.noise as noise
 
     x, y, xv, yv = data
     seen = []
-    real = training.corrupt_mix
+    real = noise.corrupt_mix
 
     def recording(images, levels, rng, clean_fraction=0.0, type_weights=None):
         seen.append(type_weights)
         return real(images, levels, rng, clean_fraction, type_weights)
 
-    monkeypatch.setattr(training, "corrupt_mix", recording)
+    monkeypatch.setattr(noise, "corrupt_mix", recording)
     weights = {"gaussian": 2.0}
+    mix = NoiseMix(LEVELS, type_weights=weights)
     fit = FitParams(epochs=1, batch_size=32, train_size=32)
     denoiser = compile_denoiser(build_cae(4, name="cae"), "mse", 1e-3)
-    fit_denoiser(denoiser, x, xv, LEVELS, fit, seed=1, type_weights=weights)
+    fit_denoiser(denoiser, x, xv, mix, fit, seed=1)
     config = ClassifierParams(filters=4, dense_units=8, epochs=1, batch_size=32, noise_augmentation=True)
     classifier = build_classifier(4, 8, name="aug")
-    train_classifier(classifier, x, y, xv, yv, config, seed=1, levels=LEVELS, type_weights=weights)
+    train_classifier(classifier, x, y, xv, yv, config, seed=1, mix=mix)
     guided = GuidedParams(epochs=1, batch_size=32, train_size=32)
-    fit_guided(denoiser, classifier, x, y, xv, yv, LEVELS, guided, seed=1, type_weights=weights)
+    fit_guided(denoiser, classifier, x, y, xv, yv, mix, guided, seed=1)
     assert len(seen) == 6 and all(w == weights for w in seen)  # each fit: one epoch, one validation draw

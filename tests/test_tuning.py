@@ -20,8 +20,8 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.errors import FatalError
 
 from pipeline import tuning
+from pipeline.feeds import FreshNoisePairs, training_batches
 from pipeline.noise import corrupt_mix
-from pipeline.training import FreshNoisePairs, training_batches
 from tests.conftest import tiny_mnist
 
 LEVELS = {"gaussian": [0.3], "salt_pepper": [0.1]}

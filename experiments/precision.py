@@ -8,7 +8,7 @@ Keras' dtype policy is global. Each rate is the best of three timed epochs (trai
 depend on the pixels) and fed as tf.data datasets without autotuning, as in the pipeline.
 Writes ``results/benchmarks/precision.json`` with images/s and the ratio to float32:
 
-    python benchmarks/precision.py [--images 4096]
+    python -m experiments.precision [--images 4096]
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import timed  # noqa: E402
-from machine import describe  # noqa: E402
-
-from pipeline.io import write_json  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from benchmarks.benchmark import timed
+from benchmarks.machine import describe
+from pipeline.io import write_json
+from pipeline.params import load_params
 
 OUT = Path("results/benchmarks/precision.json")
 SETTINGS = {
@@ -39,8 +37,8 @@ def measure(setting: str, images: int, architecture: str, filters: int, residual
     import keras
     import numpy as np
 
+    from pipeline.feeds import validation_batches
     from pipeline.models import build_denoiser
-    from pipeline.training import validation_batches
 
     policy, jit = SETTINGS[setting]
     keras.mixed_precision.set_global_policy(policy)
@@ -74,7 +72,15 @@ def main() -> None:
     rows = {}
     for setting in SETTINGS:
         print(f"timing {setting} on {args.images} images", flush=True)
-        command = [sys.executable, __file__, "--setting", setting, "--images", str(args.images)]
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.precision",
+            "--setting",
+            setting,
+            "--images",
+            str(args.images),
+        ]
         done = subprocess.run(command, check=True, capture_output=True, text=True)
         rows[setting] = json.loads(done.stdout.strip().splitlines()[-1])
         print(rows[setting], flush=True)

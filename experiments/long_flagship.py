@@ -11,8 +11,8 @@ finished epoch. After every epoch the model (with its optimizer state) is checkp
 on the first ``--images`` validation images, one fixed draw) goes to
 ``results/benchmarks/long_flagship_<name>.json``, which is also the run's state:
 
-    python benchmarks/long_flagship.py --name f32_36ep --epochs 36 --decay-epoch 30 --minutes 90
-    python benchmarks/long_flagship.py --name f32_36ep --epochs 36 --decay-epoch 30  # resumes
+    python -m experiments.long_flagship --name f32_36ep --epochs 36 --decay-epoch 30 --minutes 90
+    python -m experiments.long_flagship --name f32_36ep --epochs 36 --decay-epoch 30  # resumes
 
 When all epochs are done, the model is scored once on the test set: the evaluation stage's
 Gaussian grid (``data/noisy/gaussian.npz``, so the figures compare with
@@ -30,15 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablations import SCORE_SEED, noise_scores  # noqa: E402
-from machine import describe  # noqa: E402
-
-from pipeline.data import DataError, to_float  # noqa: E402
-from pipeline.evaluation import classify, image_quality, restore  # noqa: E402
-from pipeline.io import load_dataset, read_npz_arrays, write_json  # noqa: E402
-from pipeline.models import load_model, save_model  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from benchmarks.machine import describe
+from experiments.scoring import SCORE_SEED, noise_scores
+from pipeline.data import DataError, to_float
+from pipeline.evaluation import classify, image_quality, restore
+from pipeline.io import load_dataset, read_npz_arrays, write_json
+from pipeline.models import load_model, save_model
+from pipeline.params import load_params
 
 CHECKPOINTS = Path("models/long")
 RESULTS = Path("results/benchmarks")
@@ -89,7 +87,7 @@ def train_epoch(model, pairs, val_batches, epoch: int, seed: int, rate: float) -
     """One epoch of ``model.fit`` that depends only on the weights, ``seed`` and ``epoch``."""
     import keras
 
-    from pipeline.training import training_batches
+    from pipeline.feeds import training_batches
 
     keras.utils.set_random_seed(seed * 10_000 + epoch)  # batch order and anything else random
     pairs.epochs_drawn = epoch  # the pipeline's draw ``epoch`` of the training noise
@@ -164,14 +162,10 @@ def main(args: argparse.Namespace) -> None:
 
     import keras
 
+    from pipeline.feeds import FreshNoisePairs, validation_feed
+    from pipeline.guided import fit_guided
     from pipeline.models import build_denoiser
-    from pipeline.training import (
-        FreshNoisePairs,
-        compile_denoiser,
-        fit_guided,
-        seed_everything,
-        validation_feed,
-    )
+    from pipeline.training import compile_denoiser, seed_everything
 
     seed_everything(params.seed)
     dataset = load_dataset(args.data)
@@ -187,15 +181,8 @@ def main(args: argparse.Namespace) -> None:
         compile_denoiser(model, config["loss"], config["learning_rate"])
         print(f"{args.name}: {model.count_params()} parameters, {args.epochs} epochs", flush=True)
     state["parameters"] = model.count_params()
-    mix = params.train_noise
-    pairs = FreshNoisePairs(
-        x_train,
-        mix.levels,
-        config["batch_size"],
-        params.seed,
-        clean_fraction=mix.clean_fraction,
-        type_weights=mix.type_weights,
-    )
+    mix = params.train_noise.mix
+    pairs = FreshNoisePairs(x_train, mix, config["batch_size"], params.seed)
     val_batches = validation_feed(pairs, x_val, x_val)
     session = {"started_after_epoch": done, "machine": describe()}
     state["sessions"].append(session)
@@ -242,11 +229,9 @@ def main(args: argparse.Namespace) -> None:
             dataset.y_train,
             x_val,
             dataset.y_val,
-            mix.levels,
+            mix,
             params.guided,
             seed=params.seed,
-            clean_fraction=mix.clean_fraction,
-            type_weights=mix.type_weights,
         )
         test["guided_seconds"] = round(time.perf_counter() - fine_tune, 1)
         test["guided_params"] = params.guided.model_dump()

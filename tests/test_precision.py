@@ -1,4 +1,4 @@
-"""benchmarks/precision.py: each setting really runs under its dtype policy and compiler."""
+"""experiments/precision.py: each setting really runs under its dtype policy and compiler."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import precision  # noqa: E402
+from experiments import precision
+from pipeline.training import seed_everything
 
-from pipeline.training import seed_everything  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"images": 32, "architecture": "unet", "filters": 4, "residual": True, "batch": 16}
 
@@ -38,7 +37,7 @@ def test_xla_is_refused_under_op_determinism_and_runs_in_a_fresh_process():
     seed_everything(0)  # what the pipeline does; Keras then silently turns XLA off
     with pytest.raises(RuntimeError, match="xla: Keras refused jit_compile=True"):
         precision.measure("xla", **TINY)
-    command = [sys.executable, "benchmarks/precision.py", "--setting", "xla", "--images", "64"]
+    command = [sys.executable, "-m", "experiments.precision", "--setting", "xla", "--images", "64"]
     done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     row = json.loads(done.stdout.strip().splitlines()[-1])
     assert row["jit_compile"] is True and row["compute_dtype"] == "float32"

@@ -3,7 +3,7 @@
 Scored on the validation split only (never the test set) and written to
 ``results/benchmarks/ablations.json``:
 
-    python benchmarks/ablations.py [--only losses|inputs|mix|depth|guided] [--epochs 2] [--images 2000]
+    python -m experiments.ablations [--only losses|inputs|mix|depth|guided] [--epochs 2] [--images 2000]
 
 ``losses``: the flagship's architecture and fit settings (params ``denoisers.unet_res``)
 trained from scratch for ``--epochs`` over the whole training split with each loss (MSE, MSE +
@@ -35,27 +35,23 @@ commit (whose ``dvc.lock`` names the models) and machine of each section's lates
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
-
-from pipeline.data import to_float  # noqa: E402
-from pipeline.evaluation import classify, image_quality, restore  # noqa: E402
-from pipeline.io import load_dataset, write_json  # noqa: E402
-from pipeline.models import load_model  # noqa: E402
-from pipeline.noise import corrupt  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from benchmarks.machine import describe
+from experiments.scoring import SCORE_SEED, noise_scores
+from pipeline.data import to_float
+from pipeline.io import load_dataset, write_json
+from pipeline.models import load_model
+from pipeline.params import load_params
 
 OUT = Path("results/benchmarks/ablations.json")
-SCORE_SEED = 7
 # The Gaussian-heavy mix: every tenth from 0.1 to 1.0 and 1.0 twice more, so 5 of 12 Gaussian
 # draws are at 0.8 or above (the default mix: 1 of 7).
 GAUSSIAN_HEAVY = [round(0.1 * i, 1) for i in range(1, 11)] + [1.0, 1.0]
@@ -92,23 +88,6 @@ def log_mse(y_true, y_pred):
     return 0.01 * ops.log(error + 1e-5)
 
 
-def noise_scores(model, clean: np.ndarray, levels, classifier=None, labels=None, kind="gaussian") -> dict:
-    """PSNR/SSIM (and the classifier's accuracy) of ``model``'s output at each level of noise
-    ``kind`` (keys ``psnr_<level>`` for Gaussian noise, ``psnr_<kind>_<level>`` for the others)."""
-    scores = {}
-    for level in levels:
-        noisy = corrupt(clean, kind, level, np.random.default_rng(SCORE_SEED)) if level else clean
-        denoised = restore(model, noisy, batch_size=512)
-        key = str(level) if kind == "gaussian" else f"{kind}_{level}"
-        if level:
-            quality = image_quality(denoised, clean)
-            scores[f"psnr_{key}"] = round(quality["psnr"], 3)
-            scores[f"ssim_{key}"] = round(quality["ssim"], 4)
-        if classifier is not None:
-            scores[f"accuracy_{key}"] = round(classify(denoised, labels, classifier, 1024)[0], 4)
-    return scores
-
-
 def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", train_noise=None, build=None, **update):
     """The flagship (params ``denoisers.unet_res``, changed by ``update``) trained from scratch for
     ``epochs`` over the whole training split with ``loss`` on ``train_noise`` (default: params
@@ -138,11 +117,9 @@ def fit_flagship(params, dataset, name: str, epochs: int, loss="mse", train_nois
         model,
         to_float(dataset.x_train),
         to_float(dataset.x_val),
-        mix.levels,
+        mix.mix,
         fit,
         seed=params.seed,
-        clean_fraction=mix.clean_fraction,
-        type_weights=mix.type_weights,
     ).history
     return model, {
         "epochs": epochs,
@@ -248,7 +225,8 @@ def depth_ablation(params, dataset, epochs: int, images: int) -> list[dict]:
 
 
 def guided_ablation(params, dataset) -> list[dict]:
-    from pipeline.training import fit_guided, seed_everything
+    from pipeline.guided import fit_guided
+    from pipeline.training import seed_everything
 
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     default = params.guided
@@ -299,11 +277,9 @@ def guided_ablation(params, dataset) -> list[dict]:
                 dataset.y_train,
                 x_val,
                 dataset.y_val,
-                levels,
+                dataclasses.replace(params.train_noise.mix, levels=levels),
                 config,
                 seed=seed,
-                clean_fraction=params.train_noise.clean_fraction,
-                type_weights=params.train_noise.type_weights,
             )
         rows.append(
             {

@@ -1,0 +1,1 @@
+"""One-off experiments outside ``dvc repro``: ``python -m experiments.NAME`` from the repository root."""
