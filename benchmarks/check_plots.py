@@ -370,7 +370,8 @@ def _chromium(chromium: str, html: Path, extra: list[str], size: tuple[int, int]
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         cmd = [
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-extensions", "--hide-scrollbars", "--mute-audio",
+            "--disable-extensions", "--hide-scrollbars", "--mute-audio", "--disable-quic",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--force-device-scale-factor=1", "--run-all-compositor-stages-before-draw",
             f"--user-data-dir={profile}", f"--virtual-time-budget={BUDGET_MS}",
             f"--window-size={size[0]},{size[1]}", *extra, Path(html).resolve().as_uri(),

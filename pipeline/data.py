@@ -1,9 +1,10 @@
-"""Loading and validating MNIST-layout data, and carving the validation split.
+"""Loading and validating MNIST-layout data (MNIST, Fashion-MNIST), and carving the validation split.
 
 Two local formats are read with plain NumPy (Keras' own loader checks a hash and would
 reject a re-packed file): a Keras-layout ``.npz`` (x_train, y_train, x_test, y_test) or a
-directory holding the four standard IDX files (``train-images-idx3-ubyte[.gz]`` ...).
-Without a local file, :func:`download_mnist` uses ``keras.datasets.mnist.load_data()``.
+directory holding the four standard IDX files (``train-images-idx3-ubyte[.gz]`` ...; both
+datasets use the same names). Without a local file, :func:`download` uses Keras' own loader
+(``keras.datasets.mnist`` or ``keras.datasets.fashion_mnist``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ IDX_STEMS = {
 }
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
+# params.yaml data.dataset -> the class names, in label order (Xiao et al. 2017 for Fashion-MNIST).
+CLASS_NAMES = {
+    "mnist": tuple(str(digit) for digit in range(NUM_CLASSES)),
+    "fashion_mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+}
 
 
 class DataError(ValueError):
@@ -133,13 +150,21 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> None:
             raise DataError(f"{where} labels span [{y.min()}, {y.max()}]; expected 0-9")
 
 
-def download_mnist() -> dict[str, np.ndarray]:
-    """Download MNIST with Keras (needs internet)."""
+def class_names(dataset: str) -> tuple[str, ...]:
+    """The class names of ``dataset`` (a ``CLASS_NAMES`` key), in label order."""
+    if dataset not in CLASS_NAMES:
+        raise DataError(f"unknown dataset {dataset!r}; expected one of {list(CLASS_NAMES)}")
+    return CLASS_NAMES[dataset]
+
+
+def download(dataset: str = "mnist") -> dict[str, np.ndarray]:
+    """Download ``dataset`` with Keras' own loader (needs internet)."""
     import keras
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    class_names(dataset)  # an unknown name fails before any download
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, dataset).load_data()
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    validate(arrays, "keras.datasets.mnist")
+    validate(arrays, f"keras.datasets.{dataset}")
     return arrays
 
 

@@ -87,6 +87,7 @@ def evaluate_grid(
     test_sizes: Mapping[str, int | None] | None = None,
     noise_test_sizes: Mapping[str, int | None] | None = None,
     classifier_noise: Mapping[str, Collection[str]] | None = None,
+    classifier_denoisers: Mapping[str, Collection[str]] | None = None,
     correct_sink: dict[tuple[str, str, str, float], np.ndarray] | None = None,
     sink_noise: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -103,7 +104,8 @@ def evaluate_grid(
     denoiser, classifier, true, predicted, count), and the wall time spent denoising (per
     denoiser), classifying, computing metrics and in everything else.
 
-    ``classifier_noise`` limits a classifier to some noise types (absent: all). With
+    ``classifier_noise`` limits a classifier to some noise types and ``classifier_denoisers`` to
+    some denoisers (absent: all; no denoiser is always scored). With
     ``correct_sink``, every cell of ``sink_noise`` (its clean level too; None: every noise type)
     stores which images each denoiser x classifier got right, under (noise, denoiser, classifier,
     level).
@@ -125,6 +127,8 @@ def evaluate_grid(
             restored, quality = None, None
             for clf_name, classifier in classifiers.items():
                 if kind not in (classifier_noise or {}).get(clf_name, (kind,)):
+                    continue
+                if restorer is not None and name not in (classifier_denoisers or {}).get(clf_name, (name,)):
                     continue
                 key = (name, clf_name)
                 if level == 0 and key in clean_scores:

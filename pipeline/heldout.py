@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from pipeline.corruptions import GEOMETRIC, NEAR_SEEN, check_images, corrupt_heldout, heldout_seed
 from pipeline.io import read_npz_arrays, write_npz
 from pipeline.metrics import paired_difference
-from pipeline.restorer import NO_DENOISER
 
 UNCLIPPED = "gaussian_unclipped"
 MNIST_C_LEVEL = 1.0
@@ -83,7 +82,6 @@ def mark_seen(scores: pd.DataFrame, trained_gaussian: Sequence[float]) -> pd.Dat
 
 
 def gains(
-    scores: pd.DataFrame,
     correct: Mapping[tuple[str, str, str, float], np.ndarray],
     reference: tuple[str, str],
 ) -> pd.DataFrame:
@@ -147,33 +145,48 @@ def summary(gains_table: pd.DataFrame, reference: tuple[str, str]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def headline(table: pd.DataFrame, defenses: Mapping[str, tuple[str, str]], mce_role: str) -> dict:
+def headline(
+    table: pd.DataFrame,
+    defenses: Mapping[str, tuple[str, str]],
+    reference: tuple[str, str],
+    mce_role: str,
+) -> dict:
     """A few keys for ``dvc metrics``: the suite mean of every named defense, the do-no-harm
-    count of each but no defense, and the mCE of ``mce_role``."""
+    count of each but ``reference`` (the undefended clean classifier, harmless by definition),
+    and the mCE of ``mce_role``."""
     indexed = table.set_index(["denoiser", "classifier"])
     out = {}
     for role, defense in defenses.items():
         row = indexed.loc[defense]
         out[f"{role}_heldout_mean"] = round(float(row["suite_mean"]), 4)
-        if defense[0] != NO_DENOISER or defense[1] != defenses[mce_role][1]:
+        if tuple(defense) != tuple(reference):
             out[f"{role}_heldout_harms"] = int(row["harms"])
         if role == mce_role:
             out[f"{role}_heldout_mCE"] = round(float(row["mCE"]), 4)
     return out
 
 
-def markdown(table: pd.DataFrame, gains_table: pd.DataFrame, defenses: Mapping[str, tuple[str, str]]) -> str:
-    """The report's held-out section: the headline defenses, then every defense, then the geometric
-    corruptions for the headline defenses."""
+def markdown(
+    table: pd.DataFrame,
+    gains_table: pd.DataFrame,
+    defenses: Mapping[str, tuple[str, str]],
+    charges: Mapping[tuple[str, str], float],
+) -> str:
+    """The report's held-out section: the headline defenses, then every defense (with its training
+    compute, ``charges`` in FLOPs per (denoiser, classifier)), then the geometric corruptions for
+    the headline defenses."""
     named = {defense: role for role, defense in defenses.items()}
+    pairs = list(zip(table["denoiser"], table["classifier"], strict=True))
     shown = table.assign(
-        defense=[f"{d} + {c}" for d, c in zip(table["denoiser"], table["classifier"], strict=True)],
-        role=[named.get((d, c), "") for d, c in zip(table["denoiser"], table["classifier"], strict=True)],
+        defense=[f"{d} + {c}" for d, c in pairs],
+        role=[named.get(pair, "") for pair in pairs],
+        tflop=[round(charges[pair] / 1e12, 1) for pair in pairs],
     )
     shown = shown.sort_values(["role", "suite_mean"], ascending=[False, False], key=_role_first)
     columns = {
         "defense": "defense",
         "role": "headline role",
+        "tflop": "training TFLOP",
         "n_images": "n",
         "suite_mean": "suite mean (%)",
         "unseen_mean": "without near-seen (%)",

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -84,6 +84,30 @@ def read_npz_arrays(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.nda
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: corrupt or truncated .npz ({error})") from None
+
+
+def load_grids(
+    noisy_dir: str | Path, expected: Mapping[str, Sequence[float]], n_images: int | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The noise stage's grids, {type: (levels, images[L, N, H, W])}, for the types and levels of
+    ``expected`` (params.yaml's ``noise``); with ``n_images``, each must hold that many images per
+    level. ``DataError`` naming the file and the stage to rerun otherwise."""
+    grids = {}
+    for kind, levels in expected.items():
+        path = Path(noisy_dir) / f"{kind}.npz"
+        arrays = read_npz_arrays(path, ("levels", "images"))
+        if list(arrays["levels"]) != list(levels):
+            raise DataError(
+                f"{path} holds levels {list(arrays['levels'])} but params.yaml noise.{kind} is "
+                f"{list(levels)}: rerun `dvc repro noise`"
+            )
+        if n_images is not None and arrays["images"].shape[1] != n_images:
+            raise DataError(
+                f"{path} holds {arrays['images'].shape[1]} images per level, but the test set has "
+                f"{n_images}: rerun `dvc repro noise`"
+            )
+        grids[kind] = (arrays["levels"], arrays["images"])
+    return grids
 
 
 def save_dataset(path: str | Path, dataset: Dataset) -> None:

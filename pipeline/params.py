@@ -53,6 +53,7 @@ NoiseGrid = Annotated[dict[NoiseKind, Levels], Field(min_length=1), AfterValidat
 
 
 class DataParams(Strict):
+    dataset: Literal["mnist", "fashion_mnist"] = "mnist"  # the keys of pipeline.data.CLASS_NAMES
     path: str | None = None
     search_paths: list[str] = []
     validation_size: PositiveInt = 5000

@@ -140,8 +140,11 @@ def gap_heatmap(gaps: pd.DataFrame, path: str | Path) -> None:
     plt.close(fig)
 
 
-def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) -> None:
-    """One confusion matrix per denoiser (rows true digit, columns predicted), first classifier."""
+def confusion_matrices(
+    confusion: pd.DataFrame, title: str, path: str | Path, class_names: Sequence[str] | None = None
+) -> None:
+    """One confusion matrix per denoiser (rows true class, columns predicted), first classifier;
+    ``class_names`` label the axes (default: the label numbers)."""
     first = confusion["classifier"].iloc[0]
     confusion = confusion[confusion["classifier"] == first]
     names = list(dict.fromkeys(confusion["denoiser"]))
@@ -154,7 +157,17 @@ def confusion_matrices(confusion: pd.DataFrame, title: str, path: str | Path) ->
         table = confusion[confusion["denoiser"] == name].pivot(
             index="true", columns="predicted", values="count"
         )
-        sns.heatmap(table, ax=ax, cmap="Blues", cbar=False, square=True, annot=False)
+        labels = list(class_names) if class_names else "auto"
+        sns.heatmap(
+            table,
+            ax=ax,
+            cmap="Blues",
+            cbar=False,
+            square=True,
+            annot=False,
+            xticklabels=labels,
+            yticklabels=labels,
+        )
         correct = np.trace(table.to_numpy()) / table.to_numpy().sum()
         ax.set_title(f"{name} ({100 * correct:.1f}%)")
     fig.suptitle(f"{title}, classifier {first}")

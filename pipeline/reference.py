@@ -24,7 +24,6 @@ import yaml
 
 from pipeline.data import DataError, to_float
 from pipeline.io import load_dataset, read_npz_arrays, write_with
-from pipeline.metrics import wilson_interval
 from pipeline.params import ParamsError, load_params, parse_params
 from pipeline.presets import PRESETS, deep_merge
 from pipeline.seeds import commit, run_stage_script
@@ -58,28 +57,29 @@ def reference_params(preset: Path) -> tuple[dict, str]:
 
 
 def score(model_path: Path, classifier_path: Path, grid: Path, level: float, data: str) -> dict:
-    """PSNR, SSIM and accuracy (with its Wilson interval) of the denoiser at one grid level."""
-    from pipeline.evaluation import classify, image_quality, restore
+    """PSNR, SSIM and accuracy (with its Wilson interval) of the denoiser at one level of the
+    noise stage's ``grid`` file, scored as the evaluate stage scores (input contract included)."""
+    from pipeline.evaluation import evaluate_grid, model_restorer
     from pipeline.models import load_model
+    from pipeline.tables import add_intervals
 
     arrays = read_npz_arrays(grid, ("levels", "images"))
     matches = np.flatnonzero(np.isclose(arrays["levels"], level))
     if not len(matches):
         raise DataError(f"{grid} has no level {level}: rerun the noise stage (dvc repro)")
     dataset = load_dataset(data)
-    clean = to_float(dataset.x_test)
-    restored = restore(load_model(model_path), arrays["images"][matches[0]], 512)
-    accuracy, predicted = classify(restored, dataset.y_test, load_model(classifier_path), 512)
-    right = int(np.sum(predicted == dataset.y_test))
-    low, high = wilson_interval(right, len(predicted))
-    quality = image_quality(restored, clean)
-    return {
-        **quality,
-        "accuracy": accuracy,
-        "accuracy_low": low,
-        "accuracy_high": high,
-        "n_images": len(predicted),
-    }
+    cell = slice(matches[0], matches[0] + 1)
+    scores, _, _ = evaluate_grid(
+        to_float(dataset.x_test),
+        dataset.y_test,
+        {grid.stem: (arrays["levels"][cell], arrays["images"][cell])},
+        {"reference": model_restorer(load_model(model_path), 512)},
+        {"classifier": load_model(classifier_path)},
+        512,
+    )
+    row = add_intervals(scores, ()).set_index("denoiser").loc["reference"]
+    keys = ("psnr", "ssim", "accuracy", "accuracy_low", "accuracy_high", "n_images")
+    return {key: row[key].item() for key in keys}
 
 
 def main(argv: list[str] | None = None) -> int:

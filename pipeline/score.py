@@ -85,7 +85,7 @@ from scipy.special import softmax
 from pipeline import heldout, tables
 from pipeline.data import DataError, to_float
 from pipeline.evaluation import evaluate_grid, model_restorer
-from pipeline.io import load_dataset, read_npz_arrays, write_json, write_with
+from pipeline.io import load_dataset, load_grids, write_json, write_with
 from pipeline.models import load_model
 from pipeline.params import Params, ParamsError, load_params
 from pipeline.restorer import NO_DENOISER
@@ -309,21 +309,10 @@ def _prepare(classifier, denoiser, logits, pixel_scale, root, params) -> _Plan:
         raise ScoreError(f"missing pipeline files: {'; '.join(missing)}")
 
     dataset = load_dataset(root / DATA[0])
-    grids = {}
-    for kind, levels in params.noise.items():
-        path = root / "data" / "noisy" / f"{kind}.npz"
-        arrays = read_npz_arrays(path, ("levels", "images"))
-        if list(arrays["levels"]) != list(levels):
-            raise ScoreError(
-                f"{path} holds levels {list(arrays['levels'])} but params.yaml noise.{kind} is {levels}: "
-                "rerun `dvc repro noise`"
-            )
-        if arrays["images"].shape[1] != len(dataset.x_test):
-            raise ScoreError(
-                f"{path} holds {arrays['images'].shape[1]} images per level, but {root / DATA[0]} has "
-                f"{len(dataset.x_test)} test images: rerun `dvc repro noise`"
-            )
-        grids[kind] = (arrays["levels"], arrays["images"])
+    try:
+        grids = load_grids(root / "data" / "noisy", params.noise, len(dataset.x_test))
+    except DataError as error:
+        raise ScoreError(str(error)) from None
     expected = [
         *params.heldout.corruptions,
         *([heldout.UNCLIPPED] if params.heldout.unclipped_gaussian else []),
@@ -501,7 +490,7 @@ def score(
     )
     harm_reference = (NO_DENOISER, yours) if plan.denoiser is not None else (NO_DENOISER, reference)
     harm_defense = (plan.denoiser_label, yours) if plan.denoiser is not None else (NO_DENOISER, yours)
-    suite_gains = heldout.gains(suite_scores, correct, harm_reference)
+    suite_gains = heldout.gains(correct, harm_reference)
     if plan.reference_model is not None:
         _check_reference(suite_gains, plan.committed_gains, reference)
     mine = suite_gains[suite_gains["classifier"] == yours]

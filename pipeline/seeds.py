@@ -1,6 +1,7 @@
 """The seeds workflow: retrain the headline contestants under other training seeds.
 
     python -m pipeline.seeds 1 2        # after dvc repro; writes results/seeds.csv
+    python -m pipeline.seeds 1 2 --resume   # keeps the seeds already done with this code
 
 Only the fits change with ``train_seed`` (weight init, training noise, batch order); the data
 split, the validation pairs and the evaluation grid keep the data seed, so the spread is
@@ -12,7 +13,10 @@ the pipeline's own stage scripts and a copy of params.yaml that differs only in 
 the clean classifier, the denoisers those defenses need (a guided denoiser: its base, then its
 fine-tune; the tuned U-Net: its search and final fit) and the rival, then scores every defense
 on the test Gaussian grid. The committed
-run's own seed is read from ``results/evaluate/scores.csv``. Each row records its commit.
+run's own seed is read from ``results/evaluate/scores.csv``. Each row records its commit (the
+code's: ``-dirty`` when the code or params differ from it), and the file is rewritten after
+every seed, so ``--resume`` can carry a run across sessions: it keeps the rows of the seeds asked
+for that an earlier run made from a clean commit whose code and params equal HEAD's.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pipeline.verdicts import NO_DENOISER, best_by_validation
 
 log = logging.getLogger("seeds")
 COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit"]
+CODE = ("pipeline", "stages", "params.yaml", "dvc.yaml")  # what the rows depend on
 
 
 def headline_defenses(validation: pd.DataFrame, params: Params) -> list[tuple[str, str]]:
@@ -55,13 +60,37 @@ def headline_defenses(validation: pd.DataFrame, params: Params) -> list[tuple[st
 
 
 def commit() -> str:
+    """HEAD's short hash, with ``-dirty`` if the code or params (``CODE``) differ from it."""
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE], capture_output=True, text=True
     )
     return head + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def same_code(label: str) -> bool:
+    """Whether rows labelled ``label`` came from a clean commit with HEAD's code and params."""
+    if not isinstance(label, str) or not label or label.endswith("-dirty"):
+        return False
+    diff = subprocess.run(["git", "diff", "--quiet", label, "HEAD", "--", *CODE], capture_output=True)
+    return diff.returncode == 0
+
+
+def resumable(path: Path, seeds, defenses) -> pd.DataFrame:
+    """The rows of ``path`` (an earlier run) a new run keeps: each seed of ``seeds`` with a row
+    for every one of ``defenses``, all made from HEAD's code (:func:`same_code`)."""
+    if not path.is_file():
+        return pd.DataFrame(columns=COLUMNS)
+    old = pd.read_csv(path)
+    keep = []
+    for seed in seeds:
+        rows = old[old["train_seed"] == seed]
+        pairs = list(zip(rows["denoiser"], rows["classifier"], strict=True))
+        if set(pairs) >= set(defenses) and rows["commit"].map(same_code).all():
+            keep.append(rows[[pair in set(defenses) for pair in pairs]])
+    return pd.concat(keep, ignore_index=True) if keep else pd.DataFrame(columns=COLUMNS)
 
 
 def run_stage_script(script: str, params_file: Path, **options: str | Path) -> None:
@@ -176,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/seeds.csv")
     parser.add_argument("--data", default="data/prepared/mnist.npz")
     parser.add_argument("--grid", default=None, help="default: data/noisy/<headline noise>.npz")
+    parser.add_argument("--resume", action="store_true", help="keep the seeds --out already has")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -195,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     label = commit()
     rows = committed_seed_rows(params, defenses, Path("results/evaluate/scores.csv"), label)
-    for seed in args.seeds:
+    kept = resumable(Path(args.out), args.seeds, defenses) if args.resume else pd.DataFrame(columns=COLUMNS)
+    rows += kept.to_dict("records")
+    if len(kept):
+        log.info("kept seeds %s from %s (same code)", sorted(map(int, set(kept["train_seed"]))), args.out)
+    for seed in [s for s in args.seeds if s not in set(kept["train_seed"])]:
         with tempfile.TemporaryDirectory(prefix=f"seed{seed}-") as tmp:
             models = retrain(params, seed, {d for d, _ in defenses}, Path(tmp), args.data)
             for (denoiser, classifier), accuracy in score(models, defenses, grid, labels, 512).items():

@@ -26,10 +26,12 @@ def add_intervals(scores: pd.DataFrame, seen_noise: Collection[str]) -> pd.DataF
 def accuracy_pivot(
     scores: pd.DataFrame, kind: str, denoisers: list[str], classifier: str | None = None
 ) -> pd.DataFrame:
-    """Accuracy (%) by level for one noise type, one column per denoiser (default: first classifier)."""
+    """Accuracy (%) by level for one noise type, one column per denoiser of ``denoisers`` scored
+    with ``classifier`` (default: the first; a later one may be scored behind fewer)."""
     classifier = classifier or scores["classifier"].iloc[0]
     rows = scores[(scores["noise"] == kind) & (scores["classifier"] == classifier)]
-    table = rows.pivot(index="level", columns="denoiser", values="accuracy")[denoisers]
+    table = rows.pivot(index="level", columns="denoiser", values="accuracy")
+    table = table[[name for name in denoisers if name in table.columns]]
     return (100 * table).round(2)
 
 

@@ -92,6 +92,24 @@ def seed_range(seeds: pd.DataFrame | None, denoiser: str, classifier: str) -> Se
     )
 
 
+def current_seeds(
+    seeds: pd.DataFrame | None, scores: pd.DataFrame, noise: str, own_seed: int
+) -> tuple[pd.DataFrame | None, str]:
+    """``seeds`` and "" if it belongs to this run: its rows for the run's own training seed
+    equal the test scores' means (the seeds workflow copies them from the run it extends);
+    otherwise None and a sentence saying why its spread is not used."""
+    if seeds is None:
+        return None, ""
+    own = seeds[seeds["train_seed"] == own_seed]
+    means = [_mean_test(scores, noise, row.denoiser, row.classifier).mean() for row in own.itertuples()]
+    if len(own) and np.allclose(means, own["mean_accuracy"], rtol=0, atol=1e-6):
+        return seeds, ""
+    return None, (
+        f"`results/seeds.csv` comes from another run (its train_seed {own_seed} rows do not match "
+        "this run's test scores), so the verdicts use no seed spread: rerun `python -m pipeline.seeds`."
+    )
+
+
 def verdict(
     first: str,
     second: str,
@@ -174,6 +192,7 @@ class Inputs:
     rival: str  # the noise-trained classifier at matched compute
     learned: Sequence[str]  # the learned denoisers
     budget: float  # B
+    seeds_note: str = ""  # why the seeds file is not used (see current_seeds), or ""
 
 
 def _mean_test(scores: pd.DataFrame, noise: str, denoiser: str, classifier: str) -> pd.Series:
@@ -278,6 +297,7 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
         )
     text = "\n\n".join(
         [
+            *([i.seeds_note] if i.seeds_note else []),
             "Each defense's charge is the training compute of its parts (denoiser + classifier; see "
             '*Compute*). "Best" is chosen on validation (mean accuracy over the '
             f"{len(i.validation['level'].unique())} noisy levels of the validation curve set), never "
@@ -328,7 +348,6 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
         "frozen_best_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *denoise).mean()), 4),
         "retrain_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *retrain).mean()), 4),
         "stacked_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *both).mean()), 4),
-        "retrain_compute_ratio": round(ratio, 4),
         "frozen_best_min_pct_ceiling": round(
             min(100 * _mean_test(i.scores, i.noise, *denoise)[lv] / top for lv, top in i.ceiling.items()), 2
         ),

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from pipeline import plots, tables
 from pipeline.cli import run_stage
-from pipeline.data import DataError, to_float
+from pipeline.data import to_float
 from pipeline.defenses import load_classifiers, load_denoisers
 from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
 from pipeline.io import (
     load_dataset,
-    read_npz_arrays,
+    load_grids,
     write_json,
     write_npz,
     write_text,
@@ -26,19 +26,6 @@ from pipeline.io import (
 )
 
 log = logging.getLogger("evaluate")
-
-
-def load_grids(noisy_dir: Path, kinds, expected: dict) -> dict:
-    grids = {}
-    for kind in kinds:
-        arrays = read_npz_arrays(noisy_dir / f"{kind}.npz", ("levels", "images"))
-        if list(arrays["levels"]) != list(expected[kind]):
-            raise DataError(
-                f"{noisy_dir / kind}.npz holds levels {list(arrays['levels'])} but params.yaml "
-                f"noise.{kind} is {expected[kind]}: rerun the noise stage (dvc repro)"
-            )
-        grids[kind] = (arrays["levels"], arrays["images"])
-    return grids
 
 
 def main(args, params):
@@ -50,7 +37,7 @@ def main(args, params):
     dataset = load_dataset(args.data)
     classifiers = load_classifiers(args.classifiers, params)
     denoisers = load_denoisers(args.denoisers, args.classical, params)
-    grids = load_grids(Path(args.noisy), params.noise, params.noise)
+    grids = load_grids(args.noisy, params.noise, len(dataset.x_test))
     clean = to_float(dataset.x_test)
 
     others = list(params.classifiers)[1:]
@@ -71,6 +58,7 @@ def main(args, params):
         test_sizes=params.classical.methods,
         noise_test_sizes=config.noise_test_sizes,
         classifier_noise=classifier_noise,
+        classifier_denoisers=dict.fromkeys(others, params.learned),  # stacks: learned denoisers only
         correct_sink=correct,
         sink_noise=config.headline_noise,
     )

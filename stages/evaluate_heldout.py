@@ -43,13 +43,14 @@ def main(args, params):
         classifiers,
         ev.batch_size,
         test_sizes=sizes,
+        classifier_denoisers=dict.fromkeys(list(params.classifiers)[1:], params.learned),
         correct_sink=correct,
     )
     scores = heldout.mark_seen(
         tables.add_intervals(scores, ()), params.train_noise.levels.get("gaussian", [])
     )
     reference = (NO_DENOISER, params.reference_classifier)
-    gains = heldout.gains(scores, correct, reference)
+    gains = heldout.gains(correct, reference)
     summary = heldout.summary(gains, reference)
     out = Path(args.out)
     for name, frame in (("scores", scores), ("gains", gains), ("summary", summary)):

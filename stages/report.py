@@ -11,8 +11,9 @@ import pandas as pd
 
 from pipeline import comparison, heldout, plots, report, robustness, verdicts
 from pipeline.cli import run_stage
-from pipeline.data import DataError
+from pipeline.data import DataError, class_names
 from pipeline.io import read_npz_arrays, write_json, write_text, write_with
+from pipeline.restorer import NO_DENOISER
 
 log = logging.getLogger("report")
 
@@ -66,6 +67,8 @@ def answer_inputs(args, params, scores: pd.DataFrame) -> verdicts.Inputs:
     correct_path = Path(args.evaluate) / "correct.npz"
     with np.load(correct_path) as archive:
         keys = tuple(archive.files)
+    noise = params.evaluate.headline_noise
+    seeds, seeds_note = verdicts.current_seeds(read_seeds(Path(args.seeds)), scores, noise, params.fit_seed)
     return verdicts.Inputs(
         scores=scores,
         validation=read_csv(Path(args.ceiling) / "validation.csv"),
@@ -73,8 +76,9 @@ def answer_inputs(args, params, scores: pd.DataFrame) -> verdicts.Inputs:
         records={name: read_json(path / "compute.json") for name, path in models.items()},
         curves={name: read_csv(path / "curve.csv") for name, path in models.items()},
         correct=read_npz_arrays(correct_path, keys),
-        seeds=read_seeds(Path(args.seeds)),
-        noise=params.evaluate.headline_noise,
+        seeds=seeds,
+        seeds_note=seeds_note,
+        noise=noise,
         clean=params.reference_classifier,
         rival=params.rival_classifier,
         learned=params.learned,
@@ -171,7 +175,10 @@ def main(args, params):
     write_with(Path(args.comparison).with_suffix(".csv"), lambda tmp: side_by_side.to_csv(tmp, index=False))
     write_text(args.comparison, compare_md)
     title = f"Confusion matrices at {ev.headline_noise} {ev.headline_level:g}"
-    write_with(figures_dir / "confusion.png", lambda tmp: plots.confusion_matrices(confusion, title, tmp))
+    names = class_names(params.data.dataset)
+    write_with(
+        figures_dir / "confusion.png", lambda tmp: plots.confusion_matrices(confusion, title, tmp, names)
+    )
 
     def rel(path: Path) -> str:
         return Path(os.path.relpath(path, out.parent)).as_posix()
@@ -206,8 +213,15 @@ def main(args, params):
     suite_dir = Path(args.heldout)
     suite, suite_gains = read_csv(suite_dir / "summary.csv"), read_csv(suite_dir / "gains.csv")
     keys = ("frozen_best", "frozen_none", "retrain")
-    headline |= heldout.headline(suite, {role: named[role] for role in keys}, mce_role="frozen_best")
+    reference = (NO_DENOISER, params.reference_classifier)
+    headline |= heldout.headline(
+        suite, {role: named[role] for role in keys}, reference, mce_role="frozen_best"
+    )
     glance += "\n" + heldout_glance(suite, named)
+    suite_charges = {
+        (d, c): verdicts.defense_charge(inputs.records, d, c)
+        for d, c in zip(suite["denoiser"], suite["classifier"], strict=True)
+    }
     write_text(out.with_name("at_a_glance.md"), glance + "\n")
     curves_png = figures_dir / "compute_curves.png"
     write_with(
@@ -223,7 +237,7 @@ def main(args, params):
         "Compute-accuracy curves": f"![compute curves]({rel(curves_png)})\n\n"
         + verdicts.leaders_markdown(inputs),
         "Held-out corruptions": f"![held-out heatmap]({rel(suite_dir / 'heatmap.png')})\n\n"
-        + heldout.markdown(suite, suite_gains, named),
+        + heldout.markdown(suite, suite_gains, named, suite_charges),
         "Compute": "Training FLOPs per model (factors in each record's `factor`: 3 x forward per "
         "image trained on; the guided fine-tune 3 x the denoiser's + 2 x the frozen classifier's "
         "forward). Validation passes are not charged.\n\n" + verdicts.compute_markdown(inputs.records),

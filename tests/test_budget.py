@@ -185,3 +185,29 @@ def test_curve_leaders_read_each_curve_at_the_compute_points():
     table = verdicts.curve_leaders(curves, {"quarter": 4, "half": 12, "all": 25})
     assert np.isnan(table.loc["quarter", "late"]) and table.loc["quarter", "leader"] == "early"
     assert table.loc["half", "early"] == 0.8 and table.loc["all", "leader"] == "late"
+
+
+def test_a_seeds_file_from_another_run_is_not_used():
+    from pipeline.verdicts import current_seeds
+
+    scores = pd.DataFrame(
+        {
+            "noise": "gaussian",
+            "level": [0.0, 0.5, 1.0, 0.0, 0.5, 1.0],
+            "denoiser": ["unet"] * 3 + ["none"] * 3,
+            "classifier": "clean",
+            "accuracy": [0.99, 0.9, 0.7, 0.99, 0.6, 0.3],
+        }
+    )
+    rows = [
+        {"train_seed": 42, "denoiser": "unet", "classifier": "clean", "mean_accuracy": 0.8},
+        {"train_seed": 42, "denoiser": "none", "classifier": "clean", "mean_accuracy": 0.45},
+        {"train_seed": 1, "denoiser": "unet", "classifier": "clean", "mean_accuracy": 0.81},
+    ]
+    seeds = pd.DataFrame(rows)
+    assert current_seeds(seeds, scores, "gaussian", 42) == (seeds, "")
+    assert current_seeds(None, scores, "gaussian", 42) == (None, "")
+    stale = seeds.assign(mean_accuracy=[0.8, 0.46, 0.81])  # another run's none + clean
+    used, note = current_seeds(stale, scores, "gaussian", 42)
+    assert used is None and "train_seed 42 rows do not match" in note and "python -m pipeline.seeds" in note
+    assert current_seeds(seeds, scores, "gaussian", 7)[0] is None  # no rows for the run's own seed

@@ -30,8 +30,10 @@ def params():
 def test_scores_cover_the_configured_grid(scores, params):
     cells = sum(len(levels) for levels in params.noise.values())
     headline = len(params.noise[params.evaluate.headline_noise])
-    others = len(params.classifiers) - 1  # scored on the headline noise only
-    assert len(scores) == (cells + others * headline) * (1 + len(params.all_denoisers))
+    others = len(params.classifiers) - 1  # on the headline noise only, alone and behind the learned
+    assert len(scores) == cells * (1 + len(params.all_denoisers)) + others * headline * (
+        1 + len(params.learned)
+    )
     method = scores["denoiser"].map(lambda name: params.classical.methods.get(name) or 10000)
     sizes = params.evaluate.noise_test_sizes
     noise = scores["noise"].map(lambda kind: sizes.get(kind) or 10000).where(scores["level"] > 0, 10000)

@@ -14,6 +14,8 @@ from pipeline.data import (
     IDX_STEMS,
     SPLITS,
     DataError,
+    class_names,
+    download,
     find_local_source,
     read_idx,
     read_local,
@@ -364,3 +366,26 @@ def test_idx_with_zero_dimensions_is_named(tmp_path):
     path.write_bytes(b"\x00\x00\x08\x00")
     with pytest.raises(DataError, match=f"{escaped(path)}: IDX header declares zero dimensions"):
         read_idx(path)
+
+
+def test_class_names_per_dataset():
+    assert class_names("mnist") == tuple("0123456789")
+    fashion = class_names("fashion_mnist")
+    assert len(fashion) == 10 and fashion[0] == "T-shirt/top" and fashion[9] == "Ankle boot"
+
+
+@pytest.mark.parametrize("reader", [class_names, download])
+def test_an_unknown_dataset_is_named_before_any_download(reader):
+    with pytest.raises(
+        DataError, match=r"unknown dataset 'cifar10'; expected one of \['mnist', 'fashion_mnist'\]"
+    ):
+        reader("cifar10")
+
+
+def test_a_fashion_idx_directory_reads_like_mnist(tmp_path):
+    """Fashion-MNIST ships the same four IDX names (the Debian package installs them gzipped)."""
+    arrays = tiny_mnist(n_train=30, n_test=10, seed=3)
+    directory = write_idx_dir(tmp_path / "fashion", arrays, gz=True)
+    loaded = read_local(directory)
+    for key in SPLITS:
+        np.testing.assert_array_equal(loaded[key], arrays[key])

@@ -2,13 +2,15 @@
 
 Uses benchmarks/check_plots.py. The browser tests are skipped without chromium on PATH; the
 rendering tests are skipped without a local vega/vega-lite/vega-embed (fetch one with
-`python benchmarks/check_plots.py --fetch-vega`). The negative tests run on a tiny DVC repo
-made here, so they do not depend on the state of results/.
+`python -m benchmarks.check_plots --fetch-vega`). With ``DENOISE_BENCH_BROWSER=required`` (set
+by ``.ci/run``, which installs both) a missing browser or vega fails them instead. The negative
+tests run on a tiny DVC repo made here, so they do not depend on the state of results/.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -19,10 +21,31 @@ from benchmarks import check_plots
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = check_plots.find_chromium()
 VEGA = check_plots.find_vega()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
-needs_vega = pytest.mark.skipif(
-    VEGA is None,
-    reason="no local vega/vega-lite/vega-embed: run `python benchmarks/check_plots.py --fetch-vega` "
+REQUIRED = os.environ.get("DENOISE_BENCH_BROWSER") == "required"
+
+
+def needs(found, reason: str) -> pytest.MarkDecorator:
+    """Skip without ``found``, or fail where the browser tests are required (CI)."""
+    if REQUIRED and found is None:
+        return _failing(reason)
+    return pytest.mark.skipif(found is None, reason=reason)
+
+
+def _failing(reason: str):
+    def decorate(test):
+        def missing(*args, **kwargs):
+            pytest.fail(f"DENOISE_BENCH_BROWSER=required, but {reason}")
+
+        missing.__name__ = test.__name__
+        return missing
+
+    return decorate
+
+
+needs_chromium = needs(CHROMIUM, "no chromium on PATH (apt-get install chromium)")
+needs_vega = needs(
+    VEGA,
+    "no local vega/vega-lite/vega-embed: run `python -m benchmarks.check_plots --fetch-vega` "
     "or set DVC_PLOTS_VEGA_DIR",
 )
 

@@ -144,3 +144,39 @@ def test_sample_outputs_rows(setup):
     rows = sample_outputs(clean[:2], "blur", {1.0: grids["blur"][1][1][:2]}, {"x2": lambda im, k, lv: im * 2})
     assert list(rows) == ["clean", "noisy", "x2"]
     np.testing.assert_array_equal(rows["x2"][1.0], clean[:2])
+
+
+def test_classifier_denoisers_limits_a_classifier_to_some_denoisers(setup):
+    clean, labels, grids = setup
+    calls = []
+
+    def counting(name):
+        def restorer(images, kind, level):
+            calls.append((name, kind, level))
+            return images
+
+        return restorer
+
+    scores, _, _ = evaluate_grid(
+        clean,
+        labels,
+        grids,
+        {"learned": counting("learned"), "filter": counting("filter")},
+        {"bright": BrightnessClassifier(), "rival": BrightnessClassifier()},
+        16,
+        classifier_denoisers={"rival": ["learned"]},
+    )
+    pairs = set(zip(scores["denoiser"], scores["classifier"], strict=True))
+    assert pairs == {
+        (NO_DENOISER, "bright"),
+        (NO_DENOISER, "rival"),
+        ("learned", "bright"),
+        ("learned", "rival"),
+        ("filter", "bright"),
+    }
+    # each denoiser still restores every cell once, whatever the number of classifiers behind it
+    assert sorted(calls) == sorted(
+        (name, kind, level)
+        for name in ("learned", "filter")
+        for kind, level in [("gaussian", 0.0), ("gaussian", 0.5), ("blur", 1.0)]
+    )

@@ -109,7 +109,7 @@ def correct_vectors() -> dict:
 
 def test_gains_and_summary_on_known_counts():
     reference = ("none", "clean")
-    gains = heldout.gains(pd.DataFrame(), correct_vectors(), reference)
+    gains = heldout.gains(correct_vectors(), reference)
     dn = gains[gains["denoiser"] == "dn"].set_index("corruption")
     assert dn.loc["rotate", "gain"] == pytest.approx(0.4) and not dn.loc["rotate", "harm"]
     # 8 -> 4 of 10, every loss on the same images: the paired interval lies below 0
@@ -124,7 +124,10 @@ def test_gains_and_summary_on_known_counts():
     assert (summary.loc["dn", "harms"], summary.loc["dn", "below_zero"]) == (1, 1)
     assert summary.loc["dn", "unclipped_accuracy"] == pytest.approx(1.0)
     keys = heldout.headline(
-        summary.reset_index(), {"frozen_best": ("dn", "clean"), "frozen_none": reference}, "frozen_best"
+        summary.reset_index(),
+        {"frozen_best": ("dn", "clean"), "frozen_none": reference},
+        reference,
+        "frozen_best",
     )
     assert keys == {
         "frozen_best_heldout_mean": 0.65,

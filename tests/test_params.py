@@ -345,3 +345,19 @@ def test_a_yaml_boolean_is_not_a_level(raw):
     raw["noise"]["gaussian"] = [0.0, True]  # YAML reads `on`/`yes` as True
     with pytest.raises(ParamsError, match=r"noise\.gaussian\.1"):
         parse_params(raw)
+
+
+def test_dataset_choice_names_the_key_and_the_choices(raw):
+    assert parse_params(raw).data.dataset == "mnist"
+    raw["data"]["dataset"] = "cifar10"
+    message = error_of(raw)
+    assert "data.dataset" in message and "'mnist'" in message and "'fashion_mnist'" in message
+
+
+def test_dataset_choices_are_the_known_datasets():
+    from typing import get_args
+
+    from pipeline.data import CLASS_NAMES
+    from pipeline.params import DataParams
+
+    assert set(get_args(DataParams.model_fields["dataset"].annotation)) == set(CLASS_NAMES)

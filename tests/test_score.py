@@ -122,7 +122,7 @@ def bench(tmp_path_factory) -> SimpleNamespace:
     suite_scores, _, _ = evaluate_grid(
         clean[:N_SUITE], suite_labels, suite, committed, {"clean": reference}, 256, correct_sink=correct
     )
-    gains = heldout.gains(suite_scores, correct, ("none", "clean"))
+    gains = heldout.gains(correct, ("none", "clean"))
     (root / "results/heldout").mkdir(parents=True)
     gains.to_csv(root / "results/heldout/gains.csv", index=False)
     base = gains[(gains["denoiser"] == "none") & (gains["corruption"] != heldout.UNCLIPPED)]
