@@ -4,6 +4,7 @@
     python -m benchmarks.time_repro --targets ceiling fit_classical   # a forced part of it...
     python -m benchmarks.time_repro --rest     # ...then `dvc repro` of the rest, times merged
     python -m benchmarks.time_repro --replace  # rerun what changed since; its stage times replace
+    python -m benchmarks.time_repro --pipeline fashion   # fashion/dvc.yaml -> fashion/results/...
 
 Per-stage times are read from the stage start lines DVC prints. A run in two parts records
 the sum of both parts' wall times and every stage's time.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.machine import describe
 
-OUT = Path("results/benchmarks/repro.json")
+RECORD = Path("results/benchmarks/repro.json")  # relative to the pipeline's folder
 
 
 def main() -> int:
@@ -32,8 +33,18 @@ def main() -> int:
         action="store_true",
         help="rerun what changed since the recorded run; its stages' times replace the recorded ones",
     )
+    parser.add_argument("--pipeline", default=".", help="folder of the dvc.yaml to run (default: the root)")
     args = parser.parse_args()
-    command = ["dvc", "repro"] if args.rest or args.replace else ["dvc", "repro", "--force", *args.targets]
+    folder = Path(args.pipeline)
+    if not (folder / "dvc.yaml").is_file():
+        parser.error(f"--pipeline {args.pipeline}: no dvc.yaml there")
+    out = folder / RECORD
+    dvc_file = [] if folder == Path(".") else [str(folder / "dvc.yaml")]
+    targets = [f"{folder / 'dvc.yaml'}:{t}" for t in args.targets] if dvc_file else args.targets
+    if args.rest or args.replace:
+        command = ["dvc", "repro", *dvc_file]
+    else:
+        command = ["dvc", "repro", "--force", *(targets or dvc_file)]
     stage_seconds: dict[str, float] = {}
     start = last = time.perf_counter()
     current = None
@@ -46,7 +57,7 @@ def main() -> int:
             now = time.perf_counter()
             if current:
                 stage_seconds[current] = round(now - last, 1)
-            current, last = line.split("'")[1], now
+            current, last = line.split("'")[1].rsplit("dvc.yaml:", 1)[-1], now
     code = process.wait()
     end = time.perf_counter()
     if current:
@@ -56,8 +67,8 @@ def main() -> int:
         return code
     wall = round(end - start, 1)
     commands = [" ".join(command)]
-    if (args.rest or args.replace) and OUT.is_file():
-        before = json.loads(OUT.read_text())
+    if (args.rest or args.replace) and out.is_file():
+        before = json.loads(out.read_text())
         if args.replace:  # the rerun stages' earlier times no longer count
             wall -= sum(before["stage_seconds"].get(name, 0.0) for name in stage_seconds)
         stage_seconds = {**before["stage_seconds"], **stage_seconds}
@@ -71,9 +82,9 @@ def main() -> int:
         "machine": describe(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"full repro: {record['wall_seconds'] / 60:.1f} min -> {OUT}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"full repro: {record['wall_seconds'] / 60:.1f} min -> {out}")
     return 0
 
 

@@ -17,6 +17,8 @@ then a linear deconvolution), and is the best any linear denoiser can do on that
 
 from __future__ import annotations
 
+import atexit
+import functools
 import math
 import multiprocessing
 from collections.abc import Callable
@@ -133,16 +135,26 @@ def _filter_strengths(name: str, images: np.ndarray, strengths: tuple[float, ...
     return np.stack([_filter_once(name, images, s) for s in strengths])
 
 
+@functools.cache
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """One process pool per worker count, kept for the whole process and shut down at exit.
+
+    Starting a pool costs seconds (each forkserver child re-imports the stage script, TensorFlow
+    included) while filtering a noise cell takes a fraction of that, so the pool is reused.
+    forkserver, not fork: the evaluate stage runs TensorFlow threads, which fork does not survive.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    atexit.register(pool.shutdown)
+    return pool
+
+
 def _filter_stack(name: str, images: np.ndarray, strengths: tuple[float, ...], workers: int) -> np.ndarray:
     """:func:`_filter_strengths`, with per-image filters split in chunks over ``workers`` processes."""
     images = _check_batch(images)
     if workers <= 1 or not get_filter(name).per_image or len(images) < 2:
         return _filter_strengths(name, images, strengths)
     chunks = np.array_split(images, min(workers, len(images)))
-    # forkserver, not fork: the evaluate stage runs TensorFlow threads, which fork does not survive
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=len(chunks), mp_context=context) as pool:
-        parts = list(pool.map(_filter_strengths, repeat(name), chunks, repeat(strengths)))
+    parts = list(_worker_pool(workers).map(_filter_strengths, repeat(name), chunks, repeat(strengths)))
     return np.concatenate(parts, axis=1)
 
 

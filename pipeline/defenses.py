@@ -1,8 +1,10 @@
 """Load every defense the pipeline made: the learned denoisers, the classical baselines and the
-classifiers, failing on a missing file before any scoring starts."""
+classifiers, failing on a missing file before any scoring starts; the scoring stages' shared
+command line and which denoisers each classifier is scored behind."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import keras
@@ -41,3 +43,22 @@ def load_denoisers(
 
 def _at_cell(restorer: Restorer, kind: str, level: float) -> Restorer:
     return lambda images, _kind, _level: restorer(images, kind, level)
+
+
+def stacked_denoisers(params: Params) -> dict[str, list[str]]:
+    """Denoisers scored in front of each classifier after the reference one: the learned ones (the
+    stacking candidates); the classical filters are scored with the reference classifier only."""
+    return dict.fromkeys(list(params.classifiers)[1:], params.learned)
+
+
+def defense_parser(description: str | None, grid: str, grid_help: str) -> argparse.ArgumentParser:
+    """The scoring stages' arguments: --data, the grid (``--<grid>``), --denoisers, --classical,
+    --classifiers and --out."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help="the prepared dataset (.npz)")
+    parser.add_argument(f"--{grid}", required=True, help=grid_help)
+    parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
+    parser.add_argument("--classical", required=True, help="fitted classical baselines (.npz)")
+    parser.add_argument("--classifiers", required=True, help="directory of <name>.keras classifiers")
+    parser.add_argument("--out", required=True, help="output directory")
+    return parser

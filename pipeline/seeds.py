@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
 
-from pipeline.data import DataError
+from pipeline.data import DataError, to_float
 from pipeline.io import load_dataset, read_npz_arrays, write_with
 from pipeline.params import Params, ParamsError, load_params
 from pipeline.verdicts import NO_DENOISER, best_by_validation
@@ -83,7 +82,7 @@ def resumable(path: Path, seeds, defenses) -> pd.DataFrame:
     for every one of ``defenses``, all made from HEAD's code (:func:`same_code`)."""
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    old = pd.read_csv(path)
+    old = pd.read_csv(path, dtype={"commit": str})  # an all-digit hash is still a hash
     keep = []
     for seed in seeds:
         rows = old[old["train_seed"] == seed]
@@ -142,38 +141,27 @@ def retrain(params: Params, seed: int, denoisers: set[str], work: Path, data: st
     return models
 
 
-def score(models: Path, defenses, grid: Path, labels: np.ndarray, batch_size: int) -> dict:
-    """Mean accuracy over the noisy levels of ``grid`` for each defense."""
-    from pipeline.evaluation import restore
+def score(models: Path, defenses, grid: Path, clean: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:
+    """Mean accuracy over the noisy levels of ``grid`` for each defense, scored as the evaluate
+    stage scores (:func:`pipeline.evaluation.evaluate_grid`)."""
+    from pipeline.evaluation import evaluate_grid, model_restorer
     from pipeline.models import load_model
 
     arrays = read_npz_arrays(grid, ("levels", "images"))
-    noisy = [
-        (level, images) for level, images in zip(arrays["levels"], arrays["images"], strict=True) if level > 0
-    ]
-    loaded = {}
-
-    def model(name):
-        if name not in loaded:
-            loaded[name] = load_model(models / f"{name}.keras")
-        return loaded[name]
-
-    restored: dict[str, list[np.ndarray]] = {}  # each denoiser's outputs, shared by its classifiers
-    out = {}
-    for denoiser, classifier in tqdm(defenses, desc="score seeds", unit="defense"):
-        if denoiser not in restored:
-            net = None if denoiser == NO_DENOISER else model(denoiser)
-            restored[denoiser] = [restore(net, images, batch_size) for _, images in noisy]
-        accuracies = [
-            float(
-                np.mean(
-                    model(classifier).predict(images, batch_size=batch_size, verbose=0).argmax(-1) == labels
-                )
-            )
-            for images in restored[denoiser]
-        ]
-        out[(denoiser, classifier)] = float(np.mean(accuracies))
-    return out
+    denoisers = sorted({d for d, _ in defenses} - {NO_DENOISER})
+    classifiers = sorted({c for _, c in defenses})
+    scores, _, _ = evaluate_grid(
+        clean,
+        labels,
+        {grid.stem: (arrays["levels"], arrays["images"])},
+        {name: model_restorer(load_model(models / f"{name}.keras"), batch_size) for name in denoisers},
+        {name: load_model(models / f"{name}.keras") for name in classifiers},
+        batch_size,
+        classifier_denoisers={c: [d for d, k in defenses if k == c] for c in classifiers},
+    )
+    noisy = scores[scores["level"] > 0]
+    means = noisy.groupby(["denoiser", "classifier"])["accuracy"].mean()
+    return {defense: float(means[defense]) for defense in defenses}
 
 
 def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str) -> list[dict]:
@@ -219,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"{validation_csv}: not found (run dvc repro first)")
         defenses = headline_defenses(pd.read_csv(validation_csv), params)
         grid = Path(args.grid or f"data/noisy/{params.evaluate.headline_noise}.npz")
-        labels = load_dataset(args.data).y_test
+        dataset = load_dataset(args.data)
+        clean, labels = to_float(dataset.x_test), dataset.y_test
     except (ParamsError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -232,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in [s for s in args.seeds if s not in set(kept["train_seed"])]:
         with tempfile.TemporaryDirectory(prefix=f"seed{seed}-") as tmp:
             models = retrain(params, seed, {d for d, _ in defenses}, Path(tmp), args.data)
-            for (denoiser, classifier), accuracy in score(models, defenses, grid, labels, 512).items():
+            for (denoiser, classifier), accuracy in score(models, defenses, grid, clean, labels, 512).items():
                 rows.append(
                     {
                         "train_seed": seed,

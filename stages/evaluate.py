@@ -6,7 +6,6 @@ test images each defense got right on the headline noise, for paired comparisons
 ``curves/<type>.csv`` for ``dvc plots`` and PNG figures.
 """
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 from pipeline import plots, tables
 from pipeline.cli import run_stage
 from pipeline.data import to_float
-from pipeline.defenses import load_classifiers, load_denoisers
+from pipeline.defenses import defense_parser, load_classifiers, load_denoisers, stacked_denoisers
 from pipeline.evaluation import NO_DENOISER, evaluate_grid, sample_outputs
 from pipeline.io import (
     load_dataset,
@@ -58,7 +57,7 @@ def main(args, params):
         test_sizes=params.classical.methods,
         noise_test_sizes=config.noise_test_sizes,
         classifier_noise=classifier_noise,
-        classifier_denoisers=dict.fromkeys(others, params.learned),  # stacks: learned denoisers only
+        classifier_denoisers=stacked_denoisers(params),
         correct_sink=correct,
         sink_noise=config.headline_noise,
     )
@@ -94,11 +93,4 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--noisy", required=True)
-    parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
-    parser.add_argument("--classical", required=True, help="fitted classical baselines (.npz)")
-    parser.add_argument("--classifiers", required=True, help="directory of <name>.keras classifiers")
-    parser.add_argument("--out", required=True)
-    run_stage(main, parser)
+    run_stage(main, defense_parser(__doc__, "noisy", "the noise stage's directory of <type>.npz grids"))

@@ -8,7 +8,6 @@ undefended clean classifier per defense and corruption), ``summary.csv`` (suite 
 do-no-harm counts per defense), ``heatmap.png`` and ``timing.json``.
 """
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from pipeline import heldout, plots, tables
 from pipeline.cli import run_stage
 from pipeline.data import to_float
-from pipeline.defenses import load_classifiers, load_denoisers
+from pipeline.defenses import defense_parser, load_classifiers, load_denoisers, stacked_denoisers
 from pipeline.evaluation import NO_DENOISER, evaluate_grid
 from pipeline.io import load_dataset, write_json, write_with
 
@@ -43,7 +42,7 @@ def main(args, params):
         classifiers,
         ev.batch_size,
         test_sizes=sizes,
-        classifier_denoisers=dict.fromkeys(list(params.classifiers)[1:], params.learned),
+        classifier_denoisers=stacked_denoisers(params),
         correct_sink=correct,
     )
     scores = heldout.mark_seen(
@@ -62,11 +61,4 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--suite", required=True, help="the heldout_grid stage's suite (.npz)")
-    parser.add_argument("--denoisers", required=True, help="directory of <name>.keras models")
-    parser.add_argument("--classical", required=True, help="fitted classical baselines (.npz)")
-    parser.add_argument("--classifiers", required=True, help="directory of <name>.keras classifiers")
-    parser.add_argument("--out", required=True)
-    run_stage(main, parser)
+    run_stage(main, defense_parser(__doc__, "suite", "the heldout_grid stage's suite (.npz)"))

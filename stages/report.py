@@ -46,7 +46,7 @@ def read_seeds(path: Path) -> pd.DataFrame | None:
     """The seeds workflow's results; None while it has no rows."""
     if not path.is_file():
         raise DataError(f"{path}: not found (commit the seeds workflow's results, or its header only)")
-    seeds = pd.read_csv(path)
+    seeds = pd.read_csv(path, dtype={"commit": str})
     return seeds if len(seeds) else None
 
 

@@ -36,3 +36,9 @@ def mnist_npz(tmp_path, mnist_arrays):
     path = tmp_path / "mnist.npz"
     np.savez(path, **mnist_arrays)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow (end-to-end) tests first, so that the xdist workers start on them."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -113,6 +113,16 @@ def test_workers_give_identical_results():
     assert fit_filter("tv", noisy, digits(7, seed=8), workers=2) == fit_filter("tv", noisy, digits(7, seed=8))
 
 
+def test_worker_pool_is_started_once_per_process():
+    from pipeline.classical import _worker_pool
+
+    noisy = corrupt(digits(4, seed=3), "gaussian", 0.3, np.random.default_rng(4))
+    apply_filter("tv", noisy, 0.1, workers=2)
+    pool = _worker_pool(2)
+    apply_filter("tv", noisy, 0.2, workers=2)
+    assert _worker_pool(2) is pool
+
+
 def test_unknown_filter_and_bad_strength_are_rejected():
     images = digits(2)
     for call in (lambda: apply_filter("sharpen", images, 1.0), lambda: fit_filter("sharpen", images, images)):

@@ -32,3 +32,11 @@ def test_resume_keeps_complete_seeds_from_the_same_code(tmp_path, monkeypatch):
 def test_a_dirty_or_empty_label_is_never_the_same_code():
     assert not seeds.same_code("abc1234-dirty")
     assert not seeds.same_code("")
+
+
+def test_an_all_digit_hash_is_read_as_a_hash(tmp_path, monkeypatch):
+    monkeypatch.setattr(seeds, "same_code", lambda label: label == "0392516")
+    path = tmp_path / "seeds.csv"
+    pd.DataFrame(rows(1, "0392516")).to_csv(path, index=False)
+    kept = seeds.resumable(path, [1], DEFENSES)
+    assert list(kept["commit"]) == ["0392516", "0392516"]
