@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -140,6 +141,14 @@ def _num(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def as_shown(plot: PlotDef, shown: dict) -> PlotDef:
+    """``plot`` under the name DVC shows it by: ``dvc.yaml::<id>`` once another dvc.yaml in the
+    repository (e.g. ``fashion/dvc.yaml``) has plots too."""
+    qualified = f"dvc.yaml::{plot.id}"
+    data = shown.get("data") or {}
+    return dataclasses.replace(plot, id=qualified) if plot.id not in data and qualified in data else plot
 
 
 def _vega_spec(shown: dict, plot_id: str) -> dict | None:
@@ -536,6 +545,7 @@ def run_check(
     vega = None if no_vega else find_vega(vega_dir, repo)
     plot_ids = [d.id for d in defs]
     specs = plots_json(repo, plot_ids)
+    defs = [as_shown(d, specs) for d in defs]
     spec_problems = check_specs(defs, specs, repo)
     with tempfile.TemporaryDirectory(prefix="dvc-plots-check-") as tmp:
         folder = Path(html_dir or tmp)

@@ -58,14 +58,11 @@ def _points(value: float) -> str:
     return f"{100 * value:+.2f} points"
 
 
-def _on_both(diffs: list[float], names: tuple[str, str], yes: str, no: str) -> str:
-    """``yes`` where a difference is positive, ``no`` where it is not: on both, or on which."""
+def _on_both(diffs: list[float], names: tuple[str, str], claim: str) -> str:
+    """``claim`` on both datasets, on neither, or on the one where its difference is positive."""
     positive = [d > 0 for d in diffs]
-    if all(positive):
-        return f"{yes} on both"
-    if not any(positive):
-        return f"{no} on both"
-    return f"{yes} on {names[positive.index(True)]} only"
+    where = "both" if all(positive) else "neither" if not any(positive) else names[positive.index(True)]
+    return f"{claim} on {where}" + ("" if where in ("both", "neither") else " only")
 
 
 def both_datasets(first: Headline, second: Headline, names: tuple[str, str], report: str) -> str:
@@ -83,15 +80,13 @@ def both_datasets(first: Headline, second: Headline, names: tuple[str, str], rep
             f"  (a) The best input-side defense by validation gains {_points(restored[0])} "
             f"(`{first.frozen_best}`) on {a} and {_points(restored[1])} (`{second.frozen_best}`) on "
             f"{b} over the undefended classifier: "
-            + _on_both(restored, names, "a denoiser helps a frozen classifier", "a denoiser hurts")
+            + _on_both(restored, names, "a denoiser helps a frozen classifier")
             + f" ({same} wins).",
             f"  (b) At matched compute, the noise-trained classifier alone minus denoising: "
             f"{_points(retrain[0])} on {a}, {_points(retrain[1])} on {b}: "
-            + _on_both(retrain, names, "retraining beats denoising", "denoising beats retraining")
+            + _on_both(retrain, names, "retraining beats denoising")
             + f"; a denoiser stacked in front of the noise-trained classifier: {_points(stacked[0])} "
-            f"and {_points(stacked[1])}: "
-            + _on_both(stacked, names, "stacking pays", "stacking does not pay")
-            + ".",
+            f"and {_points(stacked[1])}: " + _on_both(stacked, names, "stacking pays") + ".",
         ]
     )
 

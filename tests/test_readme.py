@@ -28,7 +28,7 @@ def test_a_verdict_holds_on_both_only_when_its_sign_agrees():
         headline(), headline(best="dncnn + clean", retrain=0.90, stacked=0.89), ("MNIST", "F"), "r"
     )
     assert "retraining beats denoising on MNIST only" in flipped
-    assert "stacking does not pay on both" in flipped and "(not the same defense wins)" in flipped
+    assert "stacking pays on neither" in flipped and "(not the same defense wins)" in flipped
 
 
 def test_block_adds_the_second_dataset_only_when_its_results_exist(tmp_path):
