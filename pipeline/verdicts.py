@@ -326,7 +326,7 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
     glance = "\n".join(
         [
             f"- The frozen clean classifier (`{i.clean}`) scores {100 * clean_accuracy:.2f}% on clean test "
-            f"digits and {100 * mean[(NO_DENOISER, i.clean)]:.2f}% on average over the noisy {i.noise} "
+            f"images and {100 * mean[(NO_DENOISER, i.clean)]:.2f}% on average over the noisy {i.noise} "
             f"levels ({', '.join(f'{x:g}' for x in levels)}) without a defense.",
             f"- **(a) Frozen classifier.** The best input-side defense by validation, `{label(*denoise)}`, "
             f"averages {100 * mean[denoise]:.2f}% ({min(pct):.1f}-{max(pct):.1f}% of the ceiling at "
