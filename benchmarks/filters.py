@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow  # noqa: F401  at module level, as in the stage scripts: forkserver workers re-import it
 
 from benchmarks.machine import describe
 from pipeline import classical
@@ -39,8 +40,6 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    import tensorflow  # noqa: F401  (the stages' workers re-import it; so must these)
-
     images = np.random.default_rng(0).random((args.images, 28, 28), dtype=np.float32)
     serial = seconds_per_call(images, args.calls, 1, fresh_pool=False)
     fresh = seconds_per_call(images, args.calls, args.workers, fresh_pool=True)
