@@ -4,15 +4,20 @@ Every charge is in training FLOPs (``pipeline.flops``), so it does not depend on
 is known from params before any training. A budgeted fit runs ``budget.checkpoints`` slices of
 equal compute (one Keras epoch each); a fixed recipe's slices are its epochs. A chained defense
 (a denoiser in front of a classifier, a fine-tune on top of a base, a search plus its final fit)
-is charged the sum of its parts.
+is charged the sum of its parts. The matched rival alone is set from what the others actually
+spent (their compute records), since early stopping may end a fit under budget.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 
+from pipeline.data import DataError
 from pipeline.params import BudgetedFitParams, DenoiserParams, FitParams, Params, ParamsError
 
 
@@ -104,77 +109,47 @@ def compute_record(allocation: Allocation, slices_run: int, seconds: float, fact
     }
 
 
-# ---- planned charges of the defenses, from params alone -----------------------------------
+def matched_contestants(params: Params) -> list[str]:
+    """The learned denoisers the rival is matched against: every budgeted one, the tuned one and
+    the guided one. Fixed recipes (``budget: false``, the reference recipe) are reproductions, not
+    contestants of the matched comparison: left out."""
+    names = [name for name, config in params.denoisers.items() if config.budget]
+    return [*names, params.tune.name, params.guided.name]
 
 
-def _denoiser_forward(params: Params, name: str) -> int:
-    from pipeline.flops import model_flops
-    from pipeline.models import build_denoiser
-
-    c = params.denoisers[name]
-    model = build_denoiser(
-        c.architecture, c.filters, name, c.depth, c.residual, c.clip_indicators, c.block_order
-    )
-    return model_flops(model)
-
-
-def _classifier_forward(params: Params, name: str) -> int:
-    from pipeline.flops import model_flops
-    from pipeline.models import build_classifier
-
-    c = params.classifiers[name]
-    return model_flops(build_classifier(c.filters, c.dense_units, c.dropout, name=name))
+def read_compute_records(directory: Path, names: list[str]) -> dict[str, dict]:
+    """``<directory>/<name>/compute.json`` for each of ``names``; a missing one is a ``DataError``."""
+    records = {}
+    for name in names:
+        path = Path(directory) / name / "compute.json"
+        if not path.is_file():
+            raise DataError(f"{path}: not found (the rival is matched to what {name!r} spent; train it)")
+        records[name] = json.loads(path.read_text())
+    return records
 
 
-def planned_classifier_flops(params: Params, name: str, n_train: int) -> float:
-    """A classifier's planned training FLOPs without ``match_budget``: every epoch on the split."""
-    from pipeline.flops import TRAIN_FACTOR
-
-    return float(params.classifiers[name].epochs * n_train * TRAIN_FACTOR * _classifier_forward(params, name))
-
-
-def planned_denoiser_flops(params: Params, n_train: int) -> dict[str, float]:
-    """Every learned denoiser's planned charge (the guided one: its base plus its fine-tune)."""
-    from pipeline.flops import FROZEN_FACTOR, TRAIN_FACTOR
-
-    charges = {}
-    for name, config in params.denoisers.items():
-        if config.budget:
-            charges[name] = float(params.budget.flops)
-        else:
-            per_image = TRAIN_FACTOR * _denoiser_forward(params, name)
-            charges[name] = fixed_allocation(config, n_train, per_image).flops
-    charges[params.tune.name] = float(params.budget.flops)
-    guided = params.guided
-    per_image = TRAIN_FACTOR * _denoiser_forward(params, guided.base) + FROZEN_FACTOR * _classifier_forward(
-        params, guided.classifier
-    )
-    fine_tune = guided.epochs * (guided.train_size or n_train) * per_image
-    charges[guided.name] = charges[guided.base] + float(fine_tune)
-    return charges
-
-
-def rival_target_flops(params: Params, n_train: int) -> float:
-    """The compute a ``match_budget`` classifier gets: the largest planned denoising defense,
-    i.e. its denoiser's charge plus the clean classifier's. Fixed recipes (``budget: false``, the
-    reference recipe) are reproductions, not contestants of the matched comparison: left out."""
-    clean = planned_classifier_flops(params, params.reference_classifier, n_train)
-    fixed = {name for name, config in params.denoisers.items() if not config.budget}
-    charges = {
-        name: flops for name, flops in planned_denoiser_flops(params, n_train).items() if name not in fixed
-    }
-    return max(charges.values()) + clean
+def rival_target_flops(params: Params, defenses: Mapping[str, Mapping], clean: Mapping) -> float:
+    """The compute a ``match_budget`` classifier gets: the largest *actual* charge of a denoising
+    defense, i.e. the ``charged_flops`` of its denoiser's compute record (with what it builds on)
+    plus the clean classifier's. A fit that early stopping ended under budget lowers it."""
+    missing = [name for name in matched_contestants(params) if name not in defenses]
+    if missing:
+        raise DataError(f"no compute record for {missing}: the rival is matched to what they spent")
+    largest = max(float(defenses[name]["charged_flops"]) for name in matched_contestants(params))
+    return largest + float(clean["charged_flops"])
 
 
 def classifier_fit(
-    params: Params, name: str, flops_per_image: int, n_train: int
+    params: Params, name: str, flops_per_image: int, n_train: int, target: float | None = None
 ) -> tuple[Allocation, FitParams | None]:
-    """A classifier's allocation, and with ``match_budget`` the fit that spends it (slices of fresh
-    images); without, its epochs over the whole split (None: use its own params)."""
+    """A classifier's allocation, and with ``match_budget`` the fit that spends ``target`` FLOPs
+    (:func:`rival_target_flops`; slices of fresh images); without, its epochs over the whole split
+    (None: use its own params)."""
     config = params.classifiers[name]
     if not config.match_budget:
         return Allocation(config.epochs, n_train, flops_per_image), None
-    target = rival_target_flops(params, n_train)
+    if target is None:
+        raise ValueError(f"classifiers.{name} has match_budget: its target FLOPs are needed")
     key = f"budget.flops (classifiers.{name}, matched)"
     allocation = allocate(target, flops_per_image, params.budget.checkpoints, config.batch_size, key)
     return allocation, budgeted_fit(allocation, config, f"classifiers.{name}.lr_drop_epochs")

@@ -90,6 +90,7 @@ def evaluate_grid(
     classifier_denoisers: Mapping[str, Collection[str]] | None = None,
     correct_sink: dict[tuple[str, str, str, float], np.ndarray] | None = None,
     sink_noise: str | None = None,
+    image_metrics: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Tidy scores for every cell of ``grids`` ({noise: (levels, images[L, N, H, W])}).
 
@@ -108,7 +109,7 @@ def evaluate_grid(
     some denoisers (absent: all; no denoiser is always scored). With
     ``correct_sink``, every cell of ``sink_noise`` (its clean level too; None: every noise type)
     stores which images each denoiser x classifier got right, under (noise, denoiser, classifier,
-    level).
+    level). Without ``image_metrics`` the PSNR and SSIM columns are left out (accuracy only).
     """
     watch, start = Stopwatch(), time.perf_counter()
     models: dict[str, Restorer | None] = {NO_DENOISER: None, **denoisers}
@@ -138,7 +139,7 @@ def evaluate_grid(
                         with watch(f"denoise:{name}"):
                             restored = noisy if restorer is None else restorer(noisy, kind, float(level))
                         with watch("metrics"):  # image quality does not depend on the classifier
-                            quality = image_quality(restored, clean[:n])
+                            quality = image_quality(restored, clean[:n]) if image_metrics else {}
                     with watch("classify"):
                         accuracy, predicted = classify(restored, labels[:n], classifier, batch_size)
                     correct = predicted == labels[:n]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.io import write_text
 from pipeline.params import load_params
+from pipeline.verdicts import NO_DENOISER, mean_test
 
 START, END = "<!-- at-a-glance: start -->", "<!-- at-a-glance: end -->"
 SECOND = ("Fashion-MNIST", Path("fashion"))  # the second pipeline's title and folder
@@ -39,12 +40,7 @@ def read_headline(folder: Path) -> Headline:
     params = load_params(folder / "params.yaml")
     headline = json.loads((folder / "results/headline.json").read_text())
     scores = pd.read_csv(folder / "results/evaluate/scores.csv")
-    undefended = scores[
-        (scores["noise"] == params.evaluate.headline_noise)
-        & (scores["level"] > 0)
-        & (scores["denoiser"] == "none")
-        & (scores["classifier"] == params.reference_classifier)
-    ]["accuracy"]
+    undefended = mean_test(scores, params.evaluate.headline_noise, NO_DENOISER, params.reference_classifier)
     return Headline(
         frozen_best=headline["frozen_best"],
         frozen_mean=headline["frozen_best_mean_accuracy"],

@@ -12,11 +12,12 @@ stacked combination), the rival alone and the clean classifier alone. Each seed 
 the pipeline's own stage scripts and a copy of params.yaml that differs only in ``train_seed``,
 the clean classifier, the denoisers those defenses need (a guided denoiser: its base, then its
 fine-tune; the tuned U-Net: its search and final fit) and the rival, then scores every defense
-on the test Gaussian grid. The committed
-run's own seed is read from ``results/evaluate/scores.csv``. Each row records its commit (the
-code's: ``-dirty`` when the code or params differ from it), and the file is rewritten after
-every seed, so ``--resume`` can carry a run across sessions: it keeps the rows of the seeds asked
-for that an earlier run made from a clean commit whose code and params equal HEAD's.
+on the test Gaussian grid. The rival is matched to the committed run's compute records, so its
+compute is the same under every seed. The committed run's own seed is read from
+``results/evaluate/scores.csv``. Each row records its commit (``-dirty`` when the code the seeds
+rerun, :func:`code_paths`, or the params differ from it), and the file is rewritten after every
+seed, so ``--resume`` can carry a run across sessions: it keeps the rows of the seeds asked for
+that an earlier run made from a clean commit whose code and params equal HEAD's.
 """
 
 from __future__ import annotations
@@ -35,11 +36,33 @@ import yaml
 from pipeline.data import DataError, to_float
 from pipeline.io import load_dataset, read_npz_arrays, write_with
 from pipeline.params import Params, ParamsError, load_params
-from pipeline.verdicts import NO_DENOISER, best_by_validation
+from pipeline.verdicts import NO_DENOISER, best_by_validation, mean_test
 
 log = logging.getLogger("seeds")
 COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit"]
-CODE = ("pipeline", "stages", "params.yaml", "dvc.yaml")  # what the rows depend on
+# the stages a seed reruns (their code is what its rows depend on) and the noise grid it scores on
+SEED_STAGES = (
+    "noise",
+    "train_classifier",
+    "train_denoiser",
+    "tune_denoiser",
+    "train_guided",
+    "train_rival",
+    "evaluate",
+)
+
+
+def code_paths(dvc_file: Path = Path("dvc.yaml")) -> list[str]:
+    """What a seed's rows depend on: the code deps of :data:`SEED_STAGES` in ``dvc_file``, this
+    module, params.yaml and dvc.yaml (report-only code such as the verdict text is not)."""
+    stages = yaml.safe_load(dvc_file.read_text())["stages"]
+    deps = {
+        dep
+        for name in SEED_STAGES
+        for dep in (stages[name].get("do", stages[name])["deps"])
+        if isinstance(dep, str) and dep.startswith(("pipeline/", "stages/"))
+    }
+    return sorted(deps | {"pipeline/seeds.py", "params.yaml", str(dvc_file)})
 
 
 def headline_defenses(validation: pd.DataFrame, params: Params) -> list[tuple[str, str]]:
@@ -59,12 +82,14 @@ def headline_defenses(validation: pd.DataFrame, params: Params) -> list[tuple[st
 
 
 def commit() -> str:
-    """HEAD's short hash, with ``-dirty`` if the code or params (``CODE``) differ from it."""
+    """HEAD's short hash, with ``-dirty`` if the code or params (:func:`code_paths`) differ from it."""
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE], capture_output=True, text=True
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", *code_paths()],
+        capture_output=True,
+        text=True,
     )
     return head + ("-dirty" if dirty.stdout.strip() else "")
 
@@ -73,7 +98,7 @@ def same_code(label: str) -> bool:
     """Whether rows labelled ``label`` came from a clean commit with HEAD's code and params."""
     if not isinstance(label, str) or not label or label.endswith("-dirty"):
         return False
-    diff = subprocess.run(["git", "diff", "--quiet", label, "HEAD", "--", *CODE], capture_output=True)
+    diff = subprocess.run(["git", "diff", "--quiet", label, "HEAD", "--", *code_paths()], capture_output=True)
     return diff.returncode == 0
 
 
@@ -137,7 +162,13 @@ def retrain(params: Params, seed: int, denoisers: set[str], work: Path, data: st
             base_compute=live / base / "compute.json",
             classifier=models / f"{params.guided.classifier}.keras",
         )
-    fit("train_classifier", rival, name=rival)
+    fit(  # matched to the committed run's records, so its compute is the same under every seed
+        "train_classifier",
+        rival,
+        name=rival,
+        defense_compute=Path("results/train_denoiser"),
+        clean_compute=Path(f"results/train_classifier/{clean}/compute.json"),
+    )
     return models
 
 
@@ -158,6 +189,7 @@ def score(models: Path, defenses, grid: Path, clean: np.ndarray, labels: np.ndar
         {name: load_model(models / f"{name}.keras") for name in classifiers},
         batch_size,
         classifier_denoisers={c: [d for d, k in defenses if k == c] for c in classifiers},
+        image_metrics=False,  # accuracy is all the seeds table holds
     )
     noisy = scores[scores["level"] > 0]
     means = noisy.groupby(["denoiser", "classifier"])["accuracy"].mean()
@@ -169,18 +201,12 @@ def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str) 
     noise = params.evaluate.headline_noise
     rows = []
     for denoiser, classifier in defenses:
-        mine = scores[
-            (scores["noise"] == noise)
-            & (scores["level"] > 0)
-            & (scores["denoiser"] == denoiser)
-            & (scores["classifier"] == classifier)
-        ]
         rows.append(
             {
                 "train_seed": params.fit_seed,
                 "denoiser": denoiser,
                 "classifier": classifier,
-                "mean_accuracy": float(mine["accuracy"].mean()),
+                "mean_accuracy": float(mean_test(scores, noise, denoiser, classifier).mean()),
                 "commit": label,
             }
         )

@@ -101,7 +101,7 @@ def current_seeds(
     if seeds is None:
         return None, ""
     own = seeds[seeds["train_seed"] == own_seed]
-    means = [_mean_test(scores, noise, row.denoiser, row.classifier).mean() for row in own.itertuples()]
+    means = [mean_test(scores, noise, row.denoiser, row.classifier).mean() for row in own.itertuples()]
     if len(own) and np.allclose(means, own["mean_accuracy"], rtol=0, atol=1e-6):
         return seeds, ""
     return None, (
@@ -195,7 +195,8 @@ class Inputs:
     seeds_note: str = ""  # why the seeds file is not used (see current_seeds), or ""
 
 
-def _mean_test(scores: pd.DataFrame, noise: str, denoiser: str, classifier: str) -> pd.Series:
+def mean_test(scores: pd.DataFrame, noise: str, denoiser: str, classifier: str) -> pd.Series:
+    """A defense's test accuracy at each noisy level of ``noise`` (``scores.csv`` rows)."""
     rows = scores[
         (scores["noise"] == noise)
         & (scores["denoiser"] == denoiser)
@@ -243,7 +244,7 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
     val_mean = i.validation.groupby(["denoiser", "classifier"])["accuracy"].mean()
     rows = []
     for role, (d, c) in contestants.items():
-        test = _mean_test(i.scores, i.noise, d, c)
+        test = mean_test(i.scores, i.noise, d, c)
         rows.append(
             {
                 "role": role,
@@ -277,7 +278,7 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
     best_b_defense = {"denoise": denoise, "retrain": retrain, "both": both}[best_b]
     goal_rows, goal_short = [], []
     for role, defense in (("(a)", denoise), ("(b)", best_b_defense)):
-        test = _mean_test(i.scores, i.noise, *defense)
+        test = mean_test(i.scores, i.noise, *defense)
         worst = min(100 * test[lv] / top for lv, top in i.ceiling.items())
         goal_short.append(
             f"{role} {label(*defense)} "
@@ -317,11 +318,11 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
         ]
     )
     mean = {
-        d: _mean_test(i.scores, i.noise, *d).mean() for d in (denoise, retrain, both, (NO_DENOISER, i.clean))
+        d: mean_test(i.scores, i.noise, *d).mean() for d in (denoise, retrain, both, (NO_DENOISER, i.clean))
     }
     clean_rows = i.scores[(i.scores["level"] == 0) & (i.scores["denoiser"] == NO_DENOISER)]
     clean_accuracy = float(clean_rows.loc[clean_rows["classifier"] == i.clean, "accuracy"].iloc[0])
-    pct = [100 * _mean_test(i.scores, i.noise, *denoise)[lv] / top for lv, top in i.ceiling.items()]
+    pct = [100 * mean_test(i.scores, i.noise, *denoise)[lv] / top for lv, top in i.ceiling.items()]
     lv = sorted(i.ceiling)
     glance = "\n".join(
         [
@@ -345,11 +346,11 @@ def answers(i: Inputs) -> tuple[str, dict, str]:
     )
     headline = {
         "frozen_best": label(*denoise),
-        "frozen_best_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *denoise).mean()), 4),
-        "retrain_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *retrain).mean()), 4),
-        "stacked_mean_accuracy": round(float(_mean_test(i.scores, i.noise, *both).mean()), 4),
+        "frozen_best_mean_accuracy": round(float(mean_test(i.scores, i.noise, *denoise).mean()), 4),
+        "retrain_mean_accuracy": round(float(mean_test(i.scores, i.noise, *retrain).mean()), 4),
+        "stacked_mean_accuracy": round(float(mean_test(i.scores, i.noise, *both).mean()), 4),
         "frozen_best_min_pct_ceiling": round(
-            min(100 * _mean_test(i.scores, i.noise, *denoise)[lv] / top for lv, top in i.ceiling.items()), 2
+            min(100 * mean_test(i.scores, i.noise, *denoise)[lv] / top for lv, top in i.ceiling.items()), 2
         ),
         **{f"ceiling_{lv:g}": round(top, 4) for lv, top in i.ceiling.items()},
     }

@@ -2,14 +2,17 @@
 
 A classifier with ``noise_augmentation`` trains on fresh noise from ``train_noise`` every epoch:
 the rival defense to putting a denoiser in front of a clean-trained classifier. With
-``match_budget`` its training compute is set to the largest denoising defense's
-(``pipeline.budget.rival_target_flops``), in ``budget.checkpoints`` slices. After every epoch or
+``match_budget`` its training compute is set to what the largest denoising defense actually spent
+(``pipeline.budget.rival_target_flops``: the compute records under ``--defense-compute`` plus
+``--clean-compute``), in ``budget.checkpoints`` slices. After every epoch or
 slice the classifier alone is scored on the validation curve set.
 """
 
+import json
 import logging
+from pathlib import Path
 
-from pipeline.budget import classifier_fit
+from pipeline.budget import classifier_fit, matched_contestants, read_compute_records, rival_target_flops
 from pipeline.cli import run_stage, training_parser
 from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import DataError, to_float
@@ -29,18 +32,37 @@ def clean_test_accuracy(model, dataset) -> float:
     return accuracy(probabilities, dataset.y_test)
 
 
+def matched_target(args, params) -> float:
+    """The rival's FLOPs, read before any training: a missing record stops the stage at once."""
+    if not (args.defense_compute and args.clean_compute):
+        raise DataError(
+            f"classifiers.{args.name} has match_budget: pass --defense-compute (the denoisers' "
+            "results directory) and --clean-compute (the clean classifier's compute.json)"
+        )
+    clean = Path(args.clean_compute)
+    if not clean.is_file():
+        raise DataError(f"{clean}: not found (the rival's compute includes the clean classifier's)")
+    defenses = read_compute_records(Path(args.defense_compute), matched_contestants(params))
+    target = rival_target_flops(params, defenses, json.loads(clean.read_text()))
+    log.info("%s: matched to %.2f TFLOP (the largest denoising defense spent)", args.name, target / 1e12)
+    return target
+
+
 def main(args, params):
     if args.name not in params.classifiers:
         raise DataError(
             f"classifier {args.name!r} is not in params.yaml classifiers: {sorted(params.classifiers)}"
         )
     config = params.classifiers[args.name]
+    target = matched_target(args, params) if config.match_budget else None
     dataset = load_dataset(args.data)
     x_train, x_val = to_float(dataset.x_train), to_float(dataset.x_val)
     seed_everything(params.fit_seed)
     with get_strategy(params.distribute.strategy).scope():
         model = build_classifier(config.filters, config.dense_units, config.dropout, name=args.name)
-        allocation, fit = classifier_fit(params, args.name, training_flops_per_image(model), len(x_train))
+        allocation, fit = classifier_fit(
+            params, args.name, training_flops_per_image(model), len(x_train), target
+        )
         log.info(
             "%s: %d parameters, %d slices x %d images (%.2f TFLOP)",
             args.name,
@@ -79,4 +101,6 @@ def main(args, params):
 if __name__ == "__main__":
     parser = training_parser(__doc__)
     parser.add_argument("--name", required=True, help="a params.yaml classifiers entry")
+    parser.add_argument("--defense-compute", help="with match_budget: <dir>/<denoiser>/compute.json")
+    parser.add_argument("--clean-compute", help="with match_budget: the clean classifier's compute.json")
     run_stage(main, parser)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import keras
@@ -12,8 +11,17 @@ import pytest
 import yaml
 
 from pipeline import verdicts
-from pipeline.budget import Allocation, allocate, classifier_fit, denoiser_fit, rival_target_flops
+from pipeline.budget import (
+    Allocation,
+    allocate,
+    classifier_fit,
+    denoiser_fit,
+    matched_contestants,
+    read_compute_records,
+    rival_target_flops,
+)
 from pipeline.curves import ComputeCurve, curve_set, defense_accuracy
+from pipeline.data import DataError
 from pipeline.flops import FROZEN_FACTOR, TRAIN_FACTOR, model_flops, training_flops_per_image
 from pipeline.guided import InferenceMode, guided_model
 from pipeline.models import build_classifier, build_denoiser
@@ -67,19 +75,50 @@ def test_budgeted_denoisers_follow_the_budget_and_fixed_recipes_their_own(params
     assert (allocation.slices, allocation.slice_images, fit.epochs) == (10, 55_000, 10)
 
 
-def test_the_rival_gets_the_largest_denoising_defense_within_five_percent(params):
+def charged(flops: float) -> dict:
+    return {"charged_flops": flops}
+
+
+def test_the_rival_gets_what_the_largest_denoising_defense_spent_within_five_percent(params):
     rival = params.rival_classifier
     config = params.classifiers[rival]
     model = build_classifier(config.filters, config.dense_units, config.dropout, name=rival)
-    allocation, fit = classifier_fit(params, rival, training_flops_per_image(model), 55_000)
-    target = rival_target_flops(params, 55_000)
+    b = params.budget.flops
+    records = {name: charged(b) for name in matched_contestants(params)}
+    records[params.guided.name] = charged(2.5 * b)  # its base's B plus its fine-tune
+    target = rival_target_flops(params, records, charged(2 * b))
+    assert target == pytest.approx(4.5 * b)  # the guided chain plus the clean classifier
+    allocation, fit = classifier_fit(params, rival, training_flops_per_image(model), 55_000, target)
     assert abs(allocation.flops - target) / target < 0.05
     assert fit.epochs == params.budget.checkpoints and fit.train_size == allocation.slice_images
-    # the target is the guided chain (base B + its fine-tune) plus the clean classifier
-    assert target > params.budget.flops
-    more = copy.deepcopy(params.model_dump(exclude_unset=True))
-    more["budget"]["flops"] *= 2
-    assert rival_target_flops(parse_params(more), 55_000) == pytest.approx(target + params.budget.flops)
+
+
+def test_a_denoiser_that_stopped_early_lowers_the_rivals_target(params):
+    b = params.budget.flops
+    records = {name: charged(b) for name in matched_contestants(params)}
+    records[params.guided.name] = charged(1.5 * b)
+    full = rival_target_flops(params, records, charged(b))
+    records[params.guided.name] = charged(0.6 * b + 0.5 * b)  # its base stopped at 60% of B
+    assert rival_target_flops(params, records, charged(b)) == pytest.approx(full - 0.4 * b)
+
+
+def test_fixed_recipes_are_not_contestants_and_a_missing_record_is_named(params, tmp_path):
+    raw = params.model_dump(exclude_unset=True)
+    raw["denoisers"]["recipe"] = {"architecture": "unet_bn", "budget": False, "epochs": 10, "batch_size": 256}
+    fixed = parse_params(raw)
+    assert "recipe" not in matched_contestants(fixed)
+    records = {name: charged(1.0) for name in matched_contestants(fixed)} | {"recipe": charged(1e20)}
+    assert rival_target_flops(fixed, records, charged(1.0)) == 2.0
+    del records[params.guided.name]
+    with pytest.raises(DataError, match=params.guided.name):
+        rival_target_flops(fixed, records, charged(1.0))
+    (tmp_path / "cae").mkdir()
+    (tmp_path / "cae" / "compute.json").write_text('{"charged_flops": 3.0}')
+    assert read_compute_records(tmp_path, ["cae"]) == {"cae": {"charged_flops": 3.0}}
+    with pytest.raises(DataError, match=r"unet/compute\.json: not found"):
+        read_compute_records(tmp_path, ["cae", "unet"])
+    with pytest.raises(ValueError, match="match_budget"):
+        classifier_fit(fixed, fixed.rival_classifier, 1000, 55_000)
 
 
 def test_compute_curve_records_every_slice_from_where_it_starts():

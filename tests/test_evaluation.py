@@ -74,6 +74,23 @@ def test_rows_subsets_and_restorer_arguments(setup):
     assert 0 <= timing["non_model_fraction"] <= 1
 
 
+def test_without_image_metrics_the_accuracies_are_the_same(setup):
+    clean, labels, grids = setup
+    args = (
+        clean,
+        labels,
+        grids,
+        {"id": lambda images, kind, level: images},
+        {"b": BrightnessClassifier()},
+        16,
+    )
+    full, _, _ = evaluate_grid(*args)
+    lean, _, timing = evaluate_grid(*args, image_metrics=False)
+    assert "psnr" in full and "psnr" not in lean and "ssim" not in lean
+    assert lean["accuracy"].tolist() == full["accuracy"].tolist()
+    assert lean["gain"].equals(full["gain"])
+
+
 def test_noise_test_sizes_subset_the_noisy_levels_of_a_noise_type(setup):
     """A noise type's size applies to its noisy levels only (clean is shared), to every
     denoiser, and the smaller of a denoiser's and a noise type's size wins."""

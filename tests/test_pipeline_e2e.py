@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.budget import matched_contestants
 from pipeline.params import parse_params
 from pipeline.reference import COLUMNS
 from tests.conftest import tiny_mnist
@@ -214,7 +215,8 @@ def test_every_fit_records_its_compute_and_curve(repo):
     guided = record(repo, "train_denoiser", params.guided.name)
     assert guided["start_flops"] == record(repo, "train_denoiser", params.guided.base)["charged_flops"]
     clean, rival = record(repo, "train_classifier", "clean"), record(repo, "train_classifier", "noise_aug")
-    largest = guided["start_flops"] + guided["planned_flops"] + clean["planned_flops"]
+    spent = [record(repo, "train_denoiser", name)["charged_flops"] for name in matched_contestants(params)]
+    largest = max(spent) + clean["charged_flops"]  # what the denoising defenses actually spent
     assert abs(rival["planned_flops"] - largest) / largest < 0.05  # matched compute
     ceiling = json.loads((repo / "results/ceiling/ceiling.json").read_text())
     (level,) = ceiling["levels"]
@@ -312,6 +314,21 @@ def test_bad_params_fail_fast_naming_the_key(repo):
         (repo / "params.yaml").write_text(original)
     assert result.returncode == 2
     assert "noise.gaussian.0" in result.stderr and "-0.1" in result.stderr
+
+
+def test_the_rival_stops_at_once_without_the_records_it_is_matched_to(repo, tmp_path):
+    stage = [sys.executable, "-m", "stages.train_classifier", "--name", "noise_aug", "--data", "nowhere.npz"]
+    stage += ["--model", str(tmp_path / "m.keras"), "--live", str(tmp_path / "live")]
+    result = run(
+        [*stage, "--defense-compute", str(tmp_path), "--clean-compute", "nope.json"], repo, check=False
+    )
+    assert result.returncode == 2 and "nope.json: not found" in result.stderr
+    clean = "results/train_classifier/clean/compute.json"
+    result = run([*stage, "--defense-compute", str(tmp_path), "--clean-compute", clean], repo, check=False)
+    assert result.returncode == 2 and re.search(rf"{tmp_path}/\w+/compute\.json: not found", result.stderr)
+    result = run(stage, repo, check=False)
+    assert result.returncode == 2 and "pass --defense-compute" in result.stderr
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_seeds_workflow_feeds_the_verdicts(repo):

@@ -67,7 +67,7 @@ def test_cli_exit_codes(params_file, capsys):
 
 
 def test_reference_preset_adds_the_fixed_recipe_outside_the_matched_comparison(params_file):
-    from pipeline.budget import rival_target_flops
+    from pipeline.budget import matched_contestants
 
     before = load_params(params_file)
     apply_preset("reference", params_file)
@@ -75,4 +75,4 @@ def test_reference_preset_adds_the_fixed_recipe_outside_the_matched_comparison(p
     recipe = params.denoisers["reference_unet_bn"]
     assert not recipe.budget and recipe.epochs == 10 and recipe.block_order == "conv_relu_bn"
     assert recipe.train_noise == {"gaussian": [0.5]} and not recipe.fresh_noise
-    assert rival_target_flops(params, 55_000) == rival_target_flops(before, 55_000)
+    assert matched_contestants(params) == matched_contestants(before)

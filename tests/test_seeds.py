@@ -40,3 +40,10 @@ def test_an_all_digit_hash_is_read_as_a_hash(tmp_path, monkeypatch):
     pd.DataFrame(rows(1, "0392516")).to_csv(path, index=False)
     kept = seeds.resumable(path, [1], DEFENSES)
     assert list(kept["commit"]) == ["0392516", "0392516"]
+
+
+def test_the_rows_depend_on_the_code_the_seeds_rerun_not_the_report():
+    paths = seeds.code_paths()
+    assert {"stages/train_classifier.py", "stages/train_guided.py", "pipeline/evaluation.py"} <= set(paths)
+    assert {"pipeline/seeds.py", "params.yaml", "dvc.yaml"} <= set(paths)
+    assert "stages/report.py" not in paths and "pipeline/verdicts.py" not in paths
