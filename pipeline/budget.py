@@ -117,15 +117,20 @@ def matched_contestants(params: Params) -> list[str]:
     return [*names, params.tune.name, params.guided.name]
 
 
+def read_compute_record(path: Path, role: str) -> dict:
+    """One ``compute.json``; a missing file is a ``DataError`` saying what the rival needs it for."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found (the rival's compute is matched to {role}; train it)")
+    return json.loads(path.read_text())
+
+
 def read_compute_records(directory: Path, names: list[str]) -> dict[str, dict]:
     """``<directory>/<name>/compute.json`` for each of ``names``; a missing one is a ``DataError``."""
-    records = {}
-    for name in names:
-        path = Path(directory) / name / "compute.json"
-        if not path.is_file():
-            raise DataError(f"{path}: not found (the rival is matched to what {name!r} spent; train it)")
-        records[name] = json.loads(path.read_text())
-    return records
+    return {
+        name: read_compute_record(Path(directory) / name / "compute.json", f"what {name!r} spent")
+        for name in names
+    }
 
 
 def rival_target_flops(params: Params, defenses: Mapping[str, Mapping], clean: Mapping) -> float:

@@ -97,11 +97,6 @@ class EpochParams(Strict):
             )
         return self
 
-    @property
-    def drop_epoch(self) -> int | None:
-        """The first (0-based) epoch at a tenth of the learning rate; None without a drop."""
-        return self.epochs - self.lr_drop_epochs if self.lr_drop_epochs else None
-
 
 class FitParams(EpochParams):
     """How a learned model is fitted for a fixed number of epochs (a reference recipe, a fine-tune)."""

@@ -112,7 +112,7 @@ def resumable(path: Path, seeds, defenses) -> pd.DataFrame:
     for seed in seeds:
         rows = old[old["train_seed"] == seed]
         pairs = list(zip(rows["denoiser"], rows["classifier"], strict=True))
-        if set(pairs) >= set(defenses) and rows["commit"].map(same_code).all():
+        if set(pairs) >= set(defenses) and all(same_code(label) for label in rows["commit"].unique()):
             keep.append(rows[[pair in set(defenses) for pair in pairs]])
     return pd.concat(keep, ignore_index=True) if keep else pd.DataFrame(columns=COLUMNS)
 

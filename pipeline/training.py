@@ -27,23 +27,61 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
-    return keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1
-    )
+class PatienceThenDrop(keras.callbacks.Callback):
+    """Early stopping that ends only the constant-rate phase of a fit.
 
+    Once validation loss has not improved for ``patience`` epochs, or at the scheduled drop
+    (``epochs - drop_epochs``, whichever comes first), the best weights are restored, the
+    learning rate is divided by ten and ``drop_epochs`` more epochs run; then the fit stops and
+    the best weights (on validation loss, over the whole fit) are restored. Without a drop it
+    is plain early stopping, so a plateau can no longer skip the low-rate epochs.
+    """
 
-def learning_rate_drop(drop_epoch: int) -> keras.callbacks.LearningRateScheduler:
-    """Divide the optimizer's learning rate by ten at the start of epoch ``drop_epoch`` (0-based)."""
-    return keras.callbacks.LearningRateScheduler(
-        lambda epoch, rate: rate / 10 if epoch == drop_epoch else rate
-    )
+    def __init__(self, patience: int, epochs: int, drop_epochs: int = 0):
+        super().__init__()
+        self.patience, self.epochs, self.drop_epochs = patience, epochs, drop_epochs
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_weights, self.wait, self.stop_at = np.inf, None, 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.drop_epochs and self.stop_at is None and epoch == self.epochs - self.drop_epochs:
+            self._drop(epoch - 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if logs["val_loss"] < self.best:
+            self.best, self.best_weights, self.wait = logs["val_loss"], self.model.get_weights(), 0
+        else:
+            self.wait += 1
+        if self.stop_at is not None:
+            self.model.stop_training = epoch >= self.stop_at
+        elif self.wait >= self.patience:
+            if self.drop_epochs:
+                log.info("validation loss flat for %d epochs: the low-rate epochs start now", self.wait)
+                self._drop(epoch)
+            else:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def _drop(self, epoch: int) -> None:
+        """Restore the best weights and run ``drop_epochs`` epochs after ``epoch`` at a tenth of
+        the learning rate."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.model.optimizer.learning_rate = rate / 10
+        self.stop_at = epoch + self.drop_epochs
 
 
 def schedule_callbacks(fit: EpochParams) -> list[keras.callbacks.Callback]:
-    """Early stopping on validation loss, and the learning-rate drop if ``fit`` asks for one."""
-    drop = [] if fit.drop_epoch is None else [learning_rate_drop(fit.drop_epoch)]
-    return [early_stopping(fit.patience), *drop]
+    """Early stopping on validation loss that ends only the constant-rate phase (the low-rate
+    epochs ``fit.lr_drop_epochs`` always run: :class:`PatienceThenDrop`)."""
+    return [PatienceThenDrop(fit.patience, fit.epochs, fit.lr_drop_epochs)]
 
 
 def compile_denoiser(model: keras.Model, loss: str, learning_rate: float) -> keras.Model:

@@ -8,11 +8,16 @@ the rival defense to putting a denoiser in front of a clean-trained classifier. 
 slice the classifier alone is scored on the validation curve set.
 """
 
-import json
 import logging
 from pathlib import Path
 
-from pipeline.budget import classifier_fit, matched_contestants, read_compute_records, rival_target_flops
+from pipeline.budget import (
+    classifier_fit,
+    matched_contestants,
+    read_compute_record,
+    read_compute_records,
+    rival_target_flops,
+)
 from pipeline.cli import run_stage, training_parser
 from pipeline.curves import ComputeCurve, defense_accuracy, validation_curve_set
 from pipeline.data import DataError, to_float
@@ -39,11 +44,9 @@ def matched_target(args, params) -> float:
             f"classifiers.{args.name} has match_budget: pass --defense-compute (the denoisers' "
             "results directory) and --clean-compute (the clean classifier's compute.json)"
         )
-    clean = Path(args.clean_compute)
-    if not clean.is_file():
-        raise DataError(f"{clean}: not found (the rival's compute includes the clean classifier's)")
+    clean = read_compute_record(Path(args.clean_compute), "what the clean classifier spent")
     defenses = read_compute_records(Path(args.defense_compute), matched_contestants(params))
-    target = rival_target_flops(params, defenses, json.loads(clean.read_text()))
+    target = rival_target_flops(params, defenses, clean)
     log.info("%s: matched to %.2f TFLOP (the largest denoising defense spent)", args.name, target / 1e12)
     return target
 

@@ -14,7 +14,13 @@ from pipeline.guided import fit_guided, guided_model, reseed_random_layers
 from pipeline.models import build_cae, build_classifier, build_denoiser, build_unet
 from pipeline.noise import NoiseMix
 from pipeline.params import ClassifierParams, FitParams, GuidedParams
-from pipeline.training import compile_denoiser, fit_denoiser, seed_everything, train_classifier
+from pipeline.training import (
+    PatienceThenDrop,
+    compile_denoiser,
+    fit_denoiser,
+    seed_everything,
+    train_classifier,
+)
 from tests.conftest import tiny_mnist
 
 LEVELS = {"gaussian": [0.3, 0.5]}
@@ -336,3 +342,36 @@ def test_every_fit_draws_its_noise_with_the_type_weights(data, monkeypatch):
     guided = GuidedParams(epochs=1, batch_size=32, train_size=32)
     fit_guided(denoiser, classifier, x, y, xv, yv, mix, guided, seed=1)
     assert len(seen) == 6 and all(w == weights for w in seen)  # each fit: one epoch, one validation draw
+
+
+def replay(callback, losses, epochs):
+    """Feed ``callback`` the validation losses of a fit of ``epochs`` epochs; the epochs run."""
+    callback.on_train_begin()
+    for epoch in range(epochs):
+        callback.on_epoch_begin(epoch)
+        callback.model.set_weights([np.full(w.shape, epoch, w.dtype) for w in callback.model.get_weights()])
+        callback.on_epoch_end(epoch, {"val_loss": losses[epoch]})
+        if callback.model.stop_training:
+            break
+    callback.on_train_end()
+    return epoch + 1
+
+
+@pytest.mark.parametrize(
+    ("losses", "drop_epochs", "run", "best_epoch", "rate"),
+    [
+        ([5, 4, 4.5, 4.6, 3, 3, 3, 3], 1, 5, 4, 1e-4),  # flat for 2 after epoch 3: one low-rate epoch
+        ([5, 4, 4.5, 4.6, 3.9, 3, 3, 3], 2, 6, 5, 1e-4),  # two low-rate epochs, then stop
+        ([5, 4, 3, 2, 1, 0.5, 0.4, 0.3], 1, 8, 7, 1e-4),  # no plateau: the scheduled drop at epoch 7
+        ([5, 4, 4.5, 4.6, 3, 3, 3, 3], 0, 4, 1, 1e-3),  # no drop: plain early stopping, best restored
+        ([5, 4, 4.5, 4.6, 4.7, 3, 3, 3], 1, 5, 1, 1e-4),  # the low-rate epoch does not help: best restored
+    ],
+)
+def test_a_plateau_ends_the_constant_rate_phase_not_the_fit(losses, drop_epochs, run, best_epoch, rate):
+    model = compile_denoiser(build_cae(2, name="cae"), "mse", 1e-3)
+    model.stop_training = False
+    callback = PatienceThenDrop(patience=2, epochs=8, drop_epochs=drop_epochs)
+    callback.set_model(model)
+    assert replay(callback, losses, 8) == run
+    assert all(np.all(w == best_epoch) for w in model.get_weights())  # the best weights at the end
+    assert float(model.optimizer.learning_rate) == pytest.approx(rate)
