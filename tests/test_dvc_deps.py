@@ -87,3 +87,36 @@ def test_the_check_finds_a_missing_transitive_dep(tmp_path):
 def test_closure_follows_pipeline_imports(name):
     script, _ = stage_scripts(ROOT / "dvc.yaml")[name]
     assert "pipeline/params.py" in import_closure(script)
+
+
+def cached_outputs(dvc_yaml: Path) -> set[str]:
+    """Outputs that DVC keeps in its cache (not in git): a fresh clone does not have them."""
+    cached = set()
+    for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
+        for out in stage.get("do", stage).get("outs", []):
+            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
+            if (options or {}).get("cache", True):
+                cached.add(str(path))
+    return cached
+
+
+def report_inputs_in_cache(dvc_yaml: Path) -> list[str]:
+    report = yaml.safe_load(dvc_yaml.read_text())["stages"]["report"]
+    outputs = cached_outputs(dvc_yaml)
+    return sorted(str(dep) for dep in report["deps"] if str(dep) in outputs)
+
+
+@pytest.mark.parametrize("dvc_yaml", ["dvc.yaml", "fashion/dvc.yaml"])
+def test_the_report_reruns_from_a_fresh_clone(dvc_yaml):
+    """Every input of the report that a stage produces is committed, so `dvc repro -s report`
+    (after results/seeds.csv or results/reference.csv change) needs no cache of the last run."""
+    assert report_inputs_in_cache(ROOT / dvc_yaml) == []
+
+
+def test_the_fresh_clone_check_finds_a_cached_input(tmp_path):
+    stages = {
+        "evaluate": {"cmd": "x", "outs": ["results/correct.npz", {"results/scores.csv": {"cache": False}}]},
+        "report": {"cmd": "y", "deps": ["results/correct.npz", "results/scores.csv"]},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    assert report_inputs_in_cache(tmp_path / "dvc.yaml") == ["results/correct.npz"]
