@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import platform
 
+from pipeline import host
+
 
 def describe() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu, features = host.describe()
     try:
         memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
@@ -21,6 +18,7 @@ def describe() -> dict:
 
     return {
         "cpu": cpu,
+        "cpu_features": features,  # what picks oneDNN's kernels: pipeline.host
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib, 1),
         "gpus": len(tf.config.list_physical_devices("GPU")),

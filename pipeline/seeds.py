@@ -17,12 +17,18 @@ compute is the same under every seed. The committed run's own seed is read from
 ``results/evaluate/scores.csv``. Each row records its commit (``-dirty`` when the code the seeds
 rerun, :func:`code_paths`, or the params differ from it), and the file is rewritten after every
 seed, so ``--resume`` can carry a run across sessions: it keeps the rows of the seeds asked for
-that an earlier run made from a clean commit whose code and params equal HEAD's.
+that an earlier run made from a clean commit whose code and params equal HEAD's, on this CPU.
+
+Each row also records its host (:mod:`pipeline.host`): oneDNN picks kernels by CPU, so seeds
+trained on another CPU than the committed run's would mix host differences into what should be
+training variance. The workflow refuses, before any training, a host other than the one the
+committed run's timing record (``results/benchmarks/repro.json``) names, unless ``--any-host``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -34,12 +40,15 @@ import pandas as pd
 import yaml
 
 from pipeline.data import DataError, to_float
+from pipeline.host import label as host_label
+from pipeline.host import same_host, this_host
 from pipeline.io import load_dataset, read_npz_arrays, write_with
 from pipeline.params import Params, ParamsError, load_params
 from pipeline.verdicts import NO_DENOISER, best_by_validation, mean_test
 
 log = logging.getLogger("seeds")
-COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit"]
+COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit", "host"]
+HOST_RECORD = Path("results/benchmarks/repro.json")  # the committed run's timing record
 # the stages a seed reruns (their code is what its rows depend on) and the noise grid it scores on
 SEED_STAGES = (
     "noise",
@@ -102,17 +111,44 @@ def same_code(label: str) -> bool:
     return diff.returncode == 0
 
 
-def resumable(path: Path, seeds, defenses) -> pd.DataFrame:
+def recorded_host(record: Path = HOST_RECORD) -> str | None:
+    """The host the committed run's timing record names; None without a record."""
+    if not record.is_file():
+        return None
+    try:
+        machine = json.loads(record.read_text())["machine"]
+        return host_label(machine["cpu"], machine.get("cpu_features", ""))
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{record}: expected a timing record with machine.cpu ({error!r})") from error
+
+
+def check_host(here: str, recorded: str | None, any_host: bool, record: Path = HOST_RECORD) -> None:
+    """Refuse to train seeds on another CPU than the committed run's (unless ``any_host``)."""
+    if recorded is None:
+        log.warning("%s: not found, so the committed run's host is unknown; seeds run on %s", record, here)
+    elif not same_host(here, recorded) and not any_host:
+        raise DataError(
+            f"{record} records the committed run on {recorded!r}, but this host is {here!r}: seeds "
+            "trained here would mix CPU differences into the training-seed spread. Run the seeds "
+            "where the committed run ran (a run of your own records its host when timed with "
+            "`python -m benchmarks.time_repro`), or pass --any-host (each row records its host)."
+        )
+
+
+def resumable(path: Path, seeds, defenses, here: str) -> pd.DataFrame:
     """The rows of ``path`` (an earlier run) a new run keeps: each seed of ``seeds`` with a row
-    for every one of ``defenses``, all made from HEAD's code (:func:`same_code`)."""
+    for every one of ``defenses``, all made from HEAD's code (:func:`same_code`) on this host."""
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    old = pd.read_csv(path, dtype={"commit": str})  # an all-digit hash is still a hash
+    old = pd.read_csv(path, dtype={"commit": str, "host": str})  # an all-digit hash is still a hash
+    if "host" not in old:
+        return pd.DataFrame(columns=COLUMNS)  # rows from before hosts were recorded
     keep = []
     for seed in seeds:
         rows = old[old["train_seed"] == seed]
         pairs = list(zip(rows["denoiser"], rows["classifier"], strict=True))
-        if set(pairs) >= set(defenses) and all(same_code(label) for label in rows["commit"].unique()):
+        same = all(same_code(label) for label in rows["commit"].unique())
+        if set(pairs) >= set(defenses) and same and all(same_host(h, here) for h in rows["host"].unique()):
             keep.append(rows[[pair in set(defenses) for pair in pairs]])
     return pd.concat(keep, ignore_index=True) if keep else pd.DataFrame(columns=COLUMNS)
 
@@ -196,7 +232,7 @@ def score(models: Path, defenses, grid: Path, clean: np.ndarray, labels: np.ndar
     return {defense: float(means[defense]) for defense in defenses}
 
 
-def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str) -> list[dict]:
+def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str, host: str) -> list[dict]:
     scores = pd.read_csv(scores_csv)
     noise = params.evaluate.headline_noise
     rows = []
@@ -208,6 +244,7 @@ def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str) 
                 "classifier": classifier,
                 "mean_accuracy": float(mean_test(scores, noise, denoiser, classifier).mean()),
                 "commit": label,
+                "host": host,
             }
         )
     return rows
@@ -220,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/prepared/mnist.npz")
     parser.add_argument("--grid", default=None, help="default: data/noisy/<headline noise>.npz")
     parser.add_argument("--resume", action="store_true", help="keep the seeds --out already has")
+    parser.add_argument(
+        "--any-host", action="store_true", help="train even on another CPU than the committed run's"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -228,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ParamsError(
                 f"seed {params.fit_seed} is params' own train_seed: its row comes from the committed run"
             )
+        here, recorded = this_host(), recorded_host()
+        check_host(here, recorded, args.any_host)
         validation_csv = Path("results/ceiling/validation.csv")
         if not validation_csv.is_file():
             raise DataError(f"{validation_csv}: not found (run dvc repro first)")
@@ -239,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     label = commit()
-    rows = committed_seed_rows(params, defenses, Path("results/evaluate/scores.csv"), label)
-    kept = resumable(Path(args.out), args.seeds, defenses) if args.resume else pd.DataFrame(columns=COLUMNS)
+    scores_csv = Path("results/evaluate/scores.csv")
+    rows = committed_seed_rows(params, defenses, scores_csv, label, recorded or here)
+    kept = pd.DataFrame(columns=COLUMNS)
+    if args.resume:
+        kept = resumable(Path(args.out), args.seeds, defenses, here)
     rows += kept.to_dict("records")
     if len(kept):
         log.info("kept seeds %s from %s (same code)", sorted(map(int, set(kept["train_seed"]))), args.out)
@@ -255,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                         "classifier": classifier,
                         "mean_accuracy": accuracy,
                         "commit": label,
+                        "host": here,
                     }
                 )
         frame = pd.DataFrame(rows, columns=COLUMNS)

@@ -338,6 +338,7 @@ def test_seeds_workflow_feeds_the_verdicts(repo):
     assert seeds.groupby("train_seed").size().nunique() == 1  # the same defenses under every seed
     assert ("none", "noise_aug") in set(zip(seeds["denoiser"], seeds["classifier"], strict=True))
     assert seeds["mean_accuracy"].between(0, 1).all() and seeds["commit"].notna().all()
+    assert seeds["host"].notna().all()  # no timing record in this repo: every row is this host's
     assert changed_stages(repo) == {"report"}  # the report reads the seeds
     run(["dvc", "repro"], repo)
     report = (repo / "results/report.md").read_text()
