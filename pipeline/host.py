@@ -8,7 +8,6 @@ features were kept name the model only; :func:`same_host` then compares names.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -36,10 +35,10 @@ def describe(cpuinfo: str | None = None) -> tuple[str, str]:
             return "unknown", ""
     fields = _first_cpu(cpuinfo)
     name = fields.get("model name", "unknown")
-    flags = set(fields.get("flags", "").split())
-    isa = next((level for level in ("avx512f", "avx2", "avx") if level in flags), "sse")
     if "cpu family" not in fields:
         return name, ""
+    flags = set(fields.get("flags", "").split())
+    isa = next((level for level in ("avx512f", "avx2", "avx") if level in flags), "sse")
     return name, f"family {fields['cpu family']} model {fields.get('model', '?')}, {isa.removesuffix('f')}"
 
 
@@ -54,13 +53,5 @@ def this_host() -> str:
 
 def same_host(first: str, second: str) -> bool:
     """Whether two host labels name the same CPU: equal names, and equal features where both
-    labels have them."""
-
-    def split(host: str) -> tuple[str, str | None]:
-        match = re.fullmatch(r"(.*) \(([^()]*)\)", host.strip())
-        return (match[1], match[2]) if match else (host.strip(), None)
-
-    (name_a, features_a), (name_b, features_b) = split(first), split(second)
-    if name_a != name_b:
-        return False
-    return features_a is None or features_b is None or features_a == features_b
+    labels have them (a label without features is the other's name alone)."""
+    return first == second or first.startswith(f"{second} (") or second.startswith(f"{first} (")
