@@ -21,8 +21,9 @@ that an earlier run made from a clean commit whose code and params equal HEAD's,
 
 Each row also records its host (:mod:`pipeline.host`): oneDNN picks kernels by CPU, so seeds
 trained on another CPU than the committed run's would mix host differences into what should be
-training variance. The workflow refuses, before any training, a host other than the one the
-committed run's timing record (``results/benchmarks/repro.json``) names, unless ``--any-host``.
+training variance. On the committed run's host (named by its timing record,
+``results/benchmarks/repro.json``) params' own seed is copied from the run; on any other host it
+is retrained there too (``retrained`` column), so every row of the file comes from one CPU.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from pipeline.params import Params, ParamsError, load_params
 from pipeline.verdicts import NO_DENOISER, best_by_validation, mean_test
 
 log = logging.getLogger("seeds")
-COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit", "host"]
+COLUMNS = ["train_seed", "denoiser", "classifier", "mean_accuracy", "commit", "host", "retrained"]
 HOST_RECORD = Path("results/benchmarks/repro.json")  # the committed run's timing record
 # the stages a seed reruns (their code is what its rows depend on) and the noise grid it scores on
 SEED_STAGES = (
@@ -122,30 +123,36 @@ def recorded_host(record: Path = HOST_RECORD) -> str | None:
         raise DataError(f"{record}: expected a timing record with machine.cpu ({error!r})") from error
 
 
-def check_host(here: str, recorded: str | None, any_host: bool, record: Path = HOST_RECORD) -> None:
-    """Refuse to train seeds on another CPU than the committed run's (unless ``any_host``)."""
+def seeds_to_train(own: int, asked, here: str, recorded: str | None, record: Path = HOST_RECORD) -> list[int]:
+    """The seeds this host trains: ``asked``, and params' ``own`` seed first where this host is
+    not the committed run's (its rows there would come from another CPU)."""
     if recorded is None:
-        log.warning("%s: not found, so the committed run's host is unknown; seeds run on %s", record, here)
-    elif not same_host(here, recorded) and not any_host:
-        raise DataError(
-            f"{record} records the committed run on {recorded!r}, but this host is {here!r}: seeds "
-            "trained here would mix CPU differences into the training-seed spread. Run the seeds "
-            "where the committed run ran (a run of your own records its host when timed with "
-            "`python -m benchmarks.time_repro`), or pass --any-host (each row records its host)."
-        )
+        log.warning("%s: not found, so the committed run's host is unknown; its seed is copied", record)
+        return list(asked)
+    if same_host(here, recorded):
+        return list(asked)
+    log.warning(
+        "%s records the committed run on %r, but this host is %r: train_seed %d is retrained here "
+        "too, so every seed in the file comes from this CPU",
+        record,
+        recorded,
+        here,
+        own,
+    )
+    return [own, *asked]
 
 
 def resumable(path: Path, seeds, defenses, here: str) -> pd.DataFrame:
     """The rows of ``path`` (an earlier run) a new run keeps: each seed of ``seeds`` with a row
-    for every one of ``defenses``, all made from HEAD's code (:func:`same_code`) on this host."""
+    for every one of ``defenses``, all retrained from HEAD's code (:func:`same_code`) on this host."""
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
     old = pd.read_csv(path, dtype={"commit": str, "host": str})  # an all-digit hash is still a hash
-    if "host" not in old:
+    if not {"host", "retrained"} <= set(old):
         return pd.DataFrame(columns=COLUMNS)  # rows from before hosts were recorded
     keep = []
     for seed in seeds:
-        rows = old[old["train_seed"] == seed]
+        rows = old[(old["train_seed"] == seed) & old["retrained"].astype(bool)]
         pairs = list(zip(rows["denoiser"], rows["classifier"], strict=True))
         same = all(same_code(label) for label in rows["commit"].unique())
         if set(pairs) >= set(defenses) and same and all(same_host(h, here) for h in rows["host"].unique()):
@@ -245,6 +252,7 @@ def committed_seed_rows(params: Params, defenses, scores_csv: Path, label: str, 
                 "mean_accuracy": float(mean_test(scores, noise, denoiser, classifier).mean()),
                 "commit": label,
                 "host": host,
+                "retrained": False,
             }
         )
     return rows
@@ -257,9 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/prepared/mnist.npz")
     parser.add_argument("--grid", default=None, help="default: data/noisy/<headline noise>.npz")
     parser.add_argument("--resume", action="store_true", help="keep the seeds --out already has")
-    parser.add_argument(
-        "--any-host", action="store_true", help="train even on another CPU than the committed run's"
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"seed {params.fit_seed} is params' own train_seed: its row comes from the committed run"
             )
         here, recorded = this_host(), recorded_host()
-        check_host(here, recorded, args.any_host)
+        to_train = seeds_to_train(params.fit_seed, args.seeds, here, recorded)
         validation_csv = Path("results/ceiling/validation.csv")
         if not validation_csv.is_file():
             raise DataError(f"{validation_csv}: not found (run dvc repro first)")
@@ -281,15 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     label = commit()
-    scores_csv = Path("results/evaluate/scores.csv")
-    rows = committed_seed_rows(params, defenses, scores_csv, label, recorded or here)
+    rows = []
+    if params.fit_seed not in to_train:
+        rows = committed_seed_rows(
+            params, defenses, Path("results/evaluate/scores.csv"), label, recorded or here
+        )
     kept = pd.DataFrame(columns=COLUMNS)
     if args.resume:
-        kept = resumable(Path(args.out), args.seeds, defenses, here)
+        kept = resumable(Path(args.out), to_train, defenses, here)
     rows += kept.to_dict("records")
     if len(kept):
         log.info("kept seeds %s from %s (same code)", sorted(map(int, set(kept["train_seed"]))), args.out)
-    for seed in [s for s in args.seeds if s not in set(kept["train_seed"])]:
+    for seed in [s for s in to_train if s not in set(kept["train_seed"])]:
         with tempfile.TemporaryDirectory(prefix=f"seed{seed}-") as tmp:
             models = retrain(params, seed, {d for d, _ in defenses}, Path(tmp), args.data)
             for (denoiser, classifier), accuracy in score(models, defenses, grid, clean, labels, 512).items():
@@ -301,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                         "mean_accuracy": accuracy,
                         "commit": label,
                         "host": here,
+                        "retrained": True,
                     }
                 )
         frame = pd.DataFrame(rows, columns=COLUMNS)
