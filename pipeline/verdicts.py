@@ -10,8 +10,8 @@ compute). The "best" of each is chosen on validation (the ``ceiling`` stage's
 ``validation.csv``), never on the test set.
 
 A verdict names a winner only if the paired 95% test interval of the difference excludes 0
-*and* the training-seed ranges (``results/seeds.csv``) do not overlap; otherwise it says
-"not resolved" and why.
+*and* the training-seed ranges (``results/seeds.csv``, at least :data:`MIN_SEEDS` seeds each)
+do not overlap; otherwise it says "not resolved" and why.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import pandas as pd
 
 from pipeline.metrics import paired_difference
 from pipeline.restorer import NO_DENOISER
+
+MIN_SEEDS = 3  # training seeds a seed range needs before a verdict can name a winner
 
 
 def label(denoiser: str, classifier: str) -> str:
@@ -92,21 +94,50 @@ def seed_range(seeds: pd.DataFrame | None, denoiser: str, classifier: str) -> Se
     )
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def current_seeds(
     seeds: pd.DataFrame | None, scores: pd.DataFrame, noise: str, own_seed: int
 ) -> tuple[pd.DataFrame | None, str]:
-    """``seeds`` and "" if it belongs to this run: its rows for the run's own training seed
-    equal the test scores' means (the seeds workflow copies them from the run it extends);
-    otherwise None and a sentence saying why its spread is not used."""
+    """``seeds`` if it belongs to this run, and a sentence for the report ("" when there is
+    nothing to say); otherwise None and a sentence saying why its spread is not used.
+
+    A file belongs to this run when its rows for the run's own training seed equal the test
+    scores' means (the seeds workflow copies them from the run on the run's own CPU), or when
+    that seed was retrained with every other (on another CPU), all its rows come from one CPU and
+    none from modified code (``-dirty``; that the commit's code is this run's, the committed
+    results' tests check with git)."""
     if seeds is None:
         return None, ""
     own = seeds[seeds["train_seed"] == own_seed]
-    means = [mean_test(scores, noise, row.denoiser, row.classifier).mean() for row in own.itertuples()]
-    if len(own) and np.allclose(means, own["mean_accuracy"], rtol=0, atol=1e-6):
-        return seeds, ""
-    return None, (
-        f"`results/seeds.csv` comes from another run (its train_seed {own_seed} rows do not match "
-        "this run's test scores), so the verdicts use no seed spread: rerun `python -m pipeline.seeds`."
+    means = np.array(
+        [mean_test(scores, noise, row.denoiser, row.classifier).mean() for row in own.itertuples()]
+    )
+    retrained = "retrained" in seeds and len(own) and own["retrained"].astype(bool).all()
+    if not retrained:
+        if len(own) and np.allclose(means, own["mean_accuracy"], rtol=0, atol=1e-6):
+            return seeds, ""
+        return None, (
+            f"`results/seeds.csv` comes from another run (its train_seed {own_seed} rows do not match "
+            "this run's test scores), so the verdicts use no seed spread: rerun `python -m pipeline.seeds`."
+        )
+    hosts = sorted(map(str, seeds["host"].unique()))
+    dirty = seeds["commit"].astype(str).str.endswith("-dirty").any()
+    if len(hosts) > 1 or dirty:
+        why = f"its rows come from {len(hosts)} CPUs" if len(hosts) > 1 else "it was made from modified code"
+        return None, (
+            f"`results/seeds.csv` does not belong to this run ({why}), so the verdicts use no seed "
+            "spread: rerun `python -m pipeline.seeds`."
+        )
+    gap = 100 * np.abs(means - own["mean_accuracy"].to_numpy()).max()
+    count = _count(seeds["train_seed"].nunique(), "training seed")
+    return seeds, (
+        f"The seed spread comes from {count} retrained on "
+        f"one CPU, {hosts[0]}, that is not the CPU of this run's test scores (so seed {own_seed} was "
+        f"retrained there too): there its defenses' mean accuracies are within {gap:.2f} points of "
+        "this run's."
     )
 
 
@@ -128,14 +159,16 @@ def verdict(
     if first_seeds is None or second_seeds is None:
         return f"not resolved: {ahead} leads {behind} by {size} on one training seed; no seed spread"
     apart = first_seeds.low > second_seeds.high or second_seeds.low > first_seeds.high
-    spread = (
-        f"seed ranges {100 * first_seeds.low:.2f}-{100 * first_seeds.high:.2f} ({first_seeds.seeds} seeds) "
-        f"and {100 * second_seeds.low:.2f}-{100 * second_seeds.high:.2f} ({second_seeds.seeds} seeds)"
+    spread = "seed ranges " + " and ".join(
+        f"{100 * r.low:.2f}-{100 * r.high:.2f} ({_count(r.seeds, 'seed')})"
+        for r in (first_seeds, second_seeds)
     )
-    if excludes_zero and apart:
+    enough = min(first_seeds.seeds, second_seeds.seeds) >= MIN_SEEDS
+    if excludes_zero and apart and enough:
         return f"**{ahead}** beats {behind} by {size}; {spread} apart"
     reasons = [] if excludes_zero else ["the paired interval includes 0"]
     reasons += [] if apart else ["the seed ranges overlap"]
+    reasons += [] if enough else [f"fewer than {MIN_SEEDS} training seeds"]
     return f"not resolved ({' and '.join(reasons)}): {ahead} leads {behind} by {size}; {spread}"
 
 

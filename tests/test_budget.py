@@ -156,6 +156,13 @@ def seeds(a_range, b_range):
     )
 
 
+def verdict_of(table, gap):
+    """The verdict of A (denoiser "a") against B ("b") with ``table``'s seed ranges."""
+    return verdicts.verdict(
+        "A", "B", gap, verdicts.seed_range(table, "a", "clf"), verdicts.seed_range(table, "b", "clf")
+    )
+
+
 def test_verdict_names_a_winner_only_when_seeds_and_interval_agree():
     table = seeds([0.90, 0.91, 0.92], [0.85, 0.86, 0.87])
     a, b = verdicts.seed_range(table, "a", "clf"), verdicts.seed_range(table, "b", "clf")
@@ -163,19 +170,15 @@ def test_verdict_names_a_winner_only_when_seeds_and_interval_agree():
     # the numbers flip: the winner flips
     assert verdicts.verdict("A", "B", (-0.05, -0.07, -0.03), b, a).startswith("**B** beats A")
     # overlapping seed ranges: not resolved, whatever the interval
-    close = seeds([0.90, 0.91, 0.92], [0.89, 0.905, 0.91])
-    text = verdicts.verdict(
-        "A",
-        "B",
-        (0.01, 0.005, 0.015),
-        verdicts.seed_range(close, "a", "clf"),
-        verdicts.seed_range(close, "b", "clf"),
-    )
+    text = verdict_of(seeds([0.90, 0.91, 0.92], [0.89, 0.905, 0.91]), (0.01, 0.005, 0.015))
     assert text.startswith("not resolved (the seed ranges overlap)") and "A leads B by 1.00 points" in text
     # an interval that includes 0: not resolved
     assert verdicts.verdict("A", "B", (0.01, -0.002, 0.02), a, b).startswith(
         "not resolved (the paired interval includes 0)"
     )
+    # ranges apart but from two seeds only: not resolved
+    text = verdict_of(seeds([0.90, 0.91], [0.85, 0.86]), (0.05, 0.03, 0.07))
+    assert text.startswith("not resolved (fewer than 3 training seeds)") and "(2 seeds)" in text
     # no seed spread at all: not resolved
     assert verdicts.verdict("A", "B", (0.05, 0.03, 0.07), None, None).startswith("not resolved: A leads B")
     assert verdicts.seed_range(None, "a", "clf") is None
@@ -250,3 +253,38 @@ def test_a_seeds_file_from_another_run_is_not_used():
     used, note = current_seeds(stale, scores, "gaussian", 42)
     assert used is None and "train_seed 42 rows do not match" in note and "python -m pipeline.seeds" in note
     assert current_seeds(seeds, scores, "gaussian", 7)[0] is None  # no rows for the run's own seed
+
+
+def test_a_seeds_file_retrained_on_one_other_cpu_is_used_and_said_so():
+    from pipeline.verdicts import current_seeds
+
+    scores = pd.DataFrame(
+        {"noise": "gaussian", "level": [0.0, 0.5, 1.0], "denoiser": "unet", "classifier": "clean"}
+        | {"accuracy": [0.99, 0.9, 0.7]}
+    )
+    seeds = pd.DataFrame(
+        {
+            "train_seed": [42, 1, 2],
+            "denoiser": "unet",
+            "classifier": "clean",
+            "mean_accuracy": [0.8012, 0.79, 0.81],  # seed 42 retrained there: 0.12 points off
+            "commit": "abc1234",
+            "host": "AMD EPYC (family 25 model 1, avx2)",
+            "retrained": True,
+        }
+    )
+    used, note = current_seeds(seeds, scores, "gaussian", 42)
+    assert used is seeds
+    assert "from 1 training seed retrained" in current_seeds(seeds[:1], scores, "gaussian", 42)[1]
+    assert "3 training seeds retrained on one CPU, AMD EPYC (family 25 model 1, avx2)" in note
+    assert "within 0.12 points of this run's" in note
+    mixed = seeds.assign(host=["AMD EPYC", "Intel(R) Xeon(R)", "AMD EPYC"])
+    used, note = current_seeds(mixed, scores, "gaussian", 42)
+    assert used is None and "its rows come from 2 CPUs" in note
+    dirty = seeds.assign(commit=["abc1234", "abc1234-dirty", "abc1234"])
+    used, note = current_seeds(dirty, scores, "gaussian", 42)
+    assert used is None and "modified code" in note
+    copied = seeds.assign(retrained=[False, True, True])  # copied from a run: must equal its scores
+    assert current_seeds(copied, scores, "gaussian", 42)[0] is None
+    matching = copied.assign(mean_accuracy=[0.8, 0.79, 0.81])
+    assert current_seeds(matching, scores, "gaussian", 42) == (matching, "")

@@ -120,3 +120,21 @@ def test_evaluation_and_report_metrics_stay_readable():
     """dvc metrics show / diff: at most 30 headline keys from the evaluate and report stages."""
     files = ("results/evaluate/metrics.json", "results/headline.json")
     assert sum(leaves(json.loads((ROOT / path).read_text())) for path in files) <= 30
+
+
+def test_the_reports_seed_spread_comes_from_this_code(monkeypatch):
+    """A seed spread the report uses was made from the committed code (a file retrained on
+    another CPU cannot be checked against the run's scores, so git checks its commits)."""
+    import subprocess
+
+    from pipeline import seeds as workflow
+
+    rows = pd.read_csv(ROOT / "results/seeds.csv", dtype={"commit": str})
+    if rows.empty or "so the verdicts use no seed spread" in (ROOT / "results/report.md").read_text():
+        return
+    monkeypatch.chdir(ROOT)
+    for label in rows["commit"].unique():
+        known = subprocess.run(["git", "cat-file", "-e", f"{label}^{{commit}}"], capture_output=True)
+        if known.returncode != 0:
+            pytest.skip(f"commit {label} is not in this clone's history")
+        assert workflow.same_code(label), f"results/seeds.csv rows of {label}: other code than HEAD's"

@@ -349,6 +349,21 @@ def test_seeds_workflow_feeds_the_verdicts(repo):
     pd.testing.assert_frame_equal(pd.read_csv(repo / "results/seeds.csv"), before)
     result = run([sys.executable, "-m", "pipeline.seeds", "42"], repo, check=False)
     assert result.returncode == 2 and "params' own train_seed" in result.stderr
+    record = repo / "results/benchmarks/repro.json"  # the committed run timed on another CPU
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(
+        json.dumps({"machine": {"cpu": "Another CPU", "cpu_features": "family 1 model 2, sse"}})
+    )
+    other = run([sys.executable, "-m", "pipeline.seeds", "7", "--resume"], repo)
+    assert "train_seed 42 is retrained here too" in other.stderr and "kept seeds [7]" in other.stderr
+    here = pd.read_csv(repo / "results/seeds.csv")
+    assert sorted(here["train_seed"].unique()) == [7, 42] and here["retrained"].all()
+    assert here["host"].nunique() == 1 and "Another CPU" not in set(here["host"])
+    run(["dvc", "repro"], repo)
+    assert "2 training seeds retrained on one CPU" in (repo / "results/report.md").read_text()
+    record.unlink()  # back to the seeds of the run's own CPU for the tests after this one
+    before.to_csv(repo / "results/seeds.csv", index=False)
+    run(["dvc", "repro"], repo)
 
 
 def test_exp_show_of_an_evaluation_change_stays_readable(repo):
