@@ -2,6 +2,7 @@
 contestant of the matched comparison):
 
     python -m pipeline.reference        # after dvc repro; writes results/reference.csv
+    python -m pipeline.reference --train-seed 1 --out results/benchmarks/reference_seed1.csv
 
 Merges ``presets/reference.yaml`` into a copy of params.yaml, trains its denoiser with the
 pipeline's own ``train_denoiser`` stage script, and scores it at the headline cell on the whole
@@ -45,12 +46,15 @@ COLUMNS = [
 ]
 
 
-def reference_params(preset: Path) -> tuple[dict, str]:
-    """params.yaml with the preset merged in, and the name of the preset's denoiser."""
+def reference_params(preset: Path, train_seed: int | None = None) -> tuple[dict, str]:
+    """params.yaml with the preset merged in (and ``train_seed``, where given, in place of
+    params' own), and the name of the preset's denoiser."""
     overlay = yaml.safe_load(preset.read_text()) or {}
     names = list(overlay.get("denoisers", {}))
     if len(names) != 1:
         raise ParamsError(f"{preset}: expected exactly one denoisers entry, found {names}")
+    if train_seed is not None:
+        overlay["train_seed"] = train_seed
     merged = deep_merge(yaml.safe_load(Path("params.yaml").read_text()), overlay)
     parse_params(merged, f"params.yaml + {preset.name}")
     return merged, names[0]
@@ -88,11 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/reference.csv")
     parser.add_argument("--data", default="data/prepared/mnist.npz")
     parser.add_argument("--classifiers", default="models/classifiers")
+    parser.add_argument(
+        "--train-seed", type=int, help="train under this seed instead of params' train_seed (a seed spread)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         params = load_params()
-        merged, name = reference_params(Path(args.preset))
+        merged, name = reference_params(Path(args.preset), args.train_seed)
         ev = params.evaluate
         grid = Path(f"data/noisy/{ev.headline_noise}.npz")
         classifier = Path(args.classifiers) / f"{params.reference_classifier}.keras"

@@ -48,3 +48,20 @@ def test_a_level_missing_from_the_grid_names_the_file(files):
         score(
             root / "denoiser.keras", root / "classifier.keras", root / "gaussian.npz", 0.3, root / "mnist.npz"
         )
+
+
+def test_a_train_seed_replaces_params_own_and_nothing_else(monkeypatch):
+    from pathlib import Path
+
+    import yaml
+
+    from pipeline.presets import PRESETS
+    from pipeline.reference import reference_params
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    own, name = reference_params(PRESETS / "reference.yaml")
+    seeded, same_name = reference_params(PRESETS / "reference.yaml", train_seed=7)
+    assert own["train_seed"] == yaml.safe_load((root / "params.yaml").read_text())["train_seed"] != 7
+    assert seeded["train_seed"] == 7 and same_name == name == "reference_unet_bn"
+    assert {**seeded, "train_seed": own["train_seed"]} == own
