@@ -2,7 +2,7 @@
 contestant of the matched comparison):
 
     python -m pipeline.reference        # after dvc repro; writes results/reference.csv
-    python -m pipeline.reference --train-seed 1 --out results/benchmarks/reference_seed1.csv
+    python -m pipeline.reference --train-seed 1 --out results/reference_seeds/seed1.csv
 
 Merges ``presets/reference.yaml`` into a copy of params.yaml, trains its denoiser with the
 pipeline's own ``train_denoiser`` stage script, and scores it at the headline cell on the whole
