@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from pipeline import metrics
 from pipeline.data import DataError, Dataset
 from pipeline.io import save_dataset, write_npz
-from pipeline.reference import score
+from pipeline.presets import PRESETS
+from pipeline.reference import reference_params, score
 
 
 @pytest.fixture
@@ -51,13 +55,6 @@ def test_a_level_missing_from_the_grid_names_the_file(files):
 
 
 def test_a_train_seed_replaces_params_own_and_nothing_else(monkeypatch):
-    from pathlib import Path
-
-    import yaml
-
-    from pipeline.presets import PRESETS
-    from pipeline.reference import reference_params
-
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)
     own, name = reference_params(PRESETS / "reference.yaml")
