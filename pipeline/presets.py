@@ -34,12 +34,17 @@ def deep_merge(base: Mapping, overlay: Mapping) -> dict:
 
 
 def apply_preset(name: str, params_path: str | Path = "params.yaml", presets: Path = PRESETS) -> dict:
-    """Merge ``presets/<name>.yaml`` into ``params_path`` and return the validated result."""
+    """Merge ``presets/<name>.yaml`` into ``params_path`` and return the validated result.
+
+    A preset's ``reference`` section is the reference workflow's own (:mod:`pipeline.reference`)
+    and is left out."""
     path = presets / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in presets.glob("*.yaml"))
         raise ParamsError(f"{path}: no such preset; available: {known}")
-    merged = deep_merge(yaml.safe_load(Path(params_path).read_text()), yaml.safe_load(path.read_text()) or {})
+    overlay = yaml.safe_load(path.read_text()) or {}
+    overlay.pop("reference", None)
+    merged = deep_merge(yaml.safe_load(Path(params_path).read_text()), overlay)
     parse_params(merged, f"{params_path} + {path.name}")
     write_text(params_path, yaml.safe_dump(merged, sort_keys=False))
     return merged

@@ -1,18 +1,20 @@
 """The seeds' reference recipe, run outside the default pipeline (a fixed recipe, not a
 contestant of the matched comparison):
 
-    python -m pipeline.reference        # after dvc repro; writes results/reference.csv
-    python -m pipeline.reference --train-seed 1 --out results/reference_seeds/seed1.csv
+    python -m pipeline.reference                      # after dvc repro; params' train_seed
+    python -m pipeline.reference --train-seeds 42 1 2 # one row per training seed (a spread)
 
 Merges ``presets/reference.yaml`` into a copy of params.yaml, trains its denoiser with the
-pipeline's own ``train_denoiser`` stage script, and scores it at the headline cell on the whole
-test grid (PSNR, SSIM, accuracy with the clean classifier). The row records its compute and the
-commit it came from; the report's comparison table shows it next to the published figures.
+pipeline's own ``train_denoiser`` stage script once per training seed, and scores each at the
+headline cell on the whole test grid (PSNR, SSIM, accuracy with the clean classifier). Each row
+records its training seed, its compute and the commit it came from; the report's comparison
+table shows them, and their mean, next to the published figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -24,7 +26,7 @@ import pandas as pd
 import yaml
 
 from pipeline.data import DataError, to_float
-from pipeline.io import load_dataset, read_npz_arrays, write_with
+from pipeline.io import load_dataset, read_npz_arrays, save_dataset, write_with
 from pipeline.params import ParamsError, load_params, parse_params
 from pipeline.presets import PRESETS, deep_merge
 from pipeline.seeds import commit, run_stage_script
@@ -32,6 +34,7 @@ from pipeline.seeds import commit, run_stage_script
 log = logging.getLogger("reference")
 COLUMNS = [
     "denoiser",
+    "train_seed",
     "psnr",
     "ssim",
     "accuracy",
@@ -41,23 +44,51 @@ COLUMNS = [
     "parameters",
     "charged_tflop",
     "train_seconds",
+    "train_images",
     "epochs_run",
     "commit",
 ]
 
 
-def reference_params(preset: Path, train_seed: int | None = None) -> tuple[dict, str]:
+def reference_params(preset: Path, train_seed: int | None = None) -> tuple[dict, str, bool]:
     """params.yaml with the preset merged in (and ``train_seed``, where given, in place of
-    params' own), and the name of the preset's denoiser."""
+    params' own), the name of the preset's denoiser, and whether it trains on the whole training
+    set.
+
+    The preset's ``reference`` section holds the recipe's data, which this workflow alone
+    applies (``python -m pipeline.presets`` skips it, since it would change every model):
+    ``whole_training_set`` (the validation images join the training split, for a recipe that
+    chooses nothing on validation) and ``clean_fraction`` (in place of ``train_noise``'s).
+    """
     overlay = yaml.safe_load(preset.read_text()) or {}
     names = list(overlay.get("denoisers", {}))
     if len(names) != 1:
         raise ParamsError(f"{preset}: expected exactly one denoisers entry, found {names}")
+    section = overlay.pop("reference", None) or {}
+    whole_training_set = section.get("whole_training_set", False)
+    unknown = sorted(set(section) - {"whole_training_set", "clean_fraction"})
+    if unknown or not isinstance(whole_training_set, bool):
+        raise ParamsError(
+            f"{preset}: reference: expected whole_training_set (true or false) and clean_fraction, "
+            f"got {section}"
+        )
+    if "clean_fraction" in section:
+        overlay.setdefault("train_noise", {})["clean_fraction"] = section["clean_fraction"]
     if train_seed is not None:
         overlay["train_seed"] = train_seed
     merged = deep_merge(yaml.safe_load(Path("params.yaml").read_text()), overlay)
     parse_params(merged, f"params.yaml + {preset.name}")
-    return merged, names[0]
+    return merged, names[0], whole_training_set
+
+
+def with_validation_in_training(data: Path, out: Path) -> Path:
+    """A copy of the prepared ``data`` whose training split also holds the validation images
+    (validation and test unchanged), written to ``out``."""
+    dataset = load_dataset(data)
+    x_train = np.concatenate([dataset.x_train, dataset.x_val])
+    y_train = np.concatenate([dataset.y_train, dataset.y_val])
+    save_dataset(out, dataclasses.replace(dataset, x_train=x_train, y_train=y_train))
+    return out
 
 
 def score(model_path: Path, classifier_path: Path, grid: Path, level: float, data: str) -> dict:
@@ -86,31 +117,15 @@ def score(model_path: Path, classifier_path: Path, grid: Path, level: float, dat
     return {key: row[key].item() for key in keys}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default=str(PRESETS / "reference.yaml"))
-    parser.add_argument("--out", default="results/reference.csv")
-    parser.add_argument("--data", default="data/prepared/mnist.npz")
-    parser.add_argument("--classifiers", default="models/classifiers")
-    parser.add_argument(
-        "--train-seed", type=int, help="train under this seed instead of params' train_seed (a seed spread)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        params = load_params()
-        merged, name = reference_params(Path(args.preset), args.train_seed)
-        ev = params.evaluate
-        grid = Path(f"data/noisy/{ev.headline_noise}.npz")
-        classifier = Path(args.classifiers) / f"{params.reference_classifier}.keras"
-        for path in (grid, classifier, Path(args.data)):
-            if not path.is_file():
-                raise DataError(f"{path}: not found (run dvc repro first)")
-    except (ParamsError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def train_and_score(
+    recipe: tuple[dict, str, bool], data: Path, classifier: Path, grid: Path, level: float
+) -> dict:
+    """Train the denoiser of ``recipe`` (:func:`reference_params`) in a temporary folder and
+    score it at ``level`` of ``grid``: one row."""
+    merged, name, whole_training_set = recipe
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
         work = Path(tmp)
+        train_data = with_validation_in_training(data, work / "data.npz") if whole_training_set else data
         params_file = work / "params.yaml"
         params_file.write_text(yaml.safe_dump(merged, sort_keys=False))
         model, live = work / f"{name}.keras", work / "live"
@@ -118,24 +133,57 @@ def main(argv: list[str] | None = None) -> int:
             "train_denoiser",
             params_file,
             name=name,
-            data=args.data,
+            data=train_data,
             classifier=classifier,
             model=model,
             live=live,
         )
         record = json.loads((live / "compute.json").read_text())
-        row = {
+        return {
             "denoiser": name,
-            **score(model, classifier, grid, ev.headline_level, args.data),
+            "train_seed": merged["train_seed"],
+            **score(model, classifier, grid, level, data),
             "parameters": record["parameters"],
             "charged_tflop": record["charged_flops"] / 1e12,
             "train_seconds": record["train_seconds"],
+            "train_images": len(load_dataset(train_data).x_train),
             "epochs_run": json.loads((live / "metrics.json").read_text())["epochs_run"],
             "commit": commit(),
         }
-    frame = pd.DataFrame([row], columns=COLUMNS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default=str(PRESETS / "reference.yaml"))
+    parser.add_argument("--out", default="results/reference.csv")
+    parser.add_argument("--data", default="data/prepared/mnist.npz")
+    parser.add_argument("--classifiers", default="models/classifiers")
+    parser.add_argument(
+        "--train-seeds", type=int, nargs="+", help="train once under each (default: params' train_seed)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        params = load_params()
+        seeds = args.train_seeds or [params.fit_seed]
+        if len(set(seeds)) != len(seeds):
+            raise ParamsError(f"--train-seeds {seeds}: name each seed once")
+        recipes = {seed: reference_params(Path(args.preset), seed) for seed in seeds}
+        data, classifier = Path(args.data), Path(args.classifiers) / f"{params.reference_classifier}.keras"
+        grid = Path(f"data/noisy/{params.evaluate.headline_noise}.npz")
+        for path in (grid, classifier, data):
+            if not path.is_file():
+                raise DataError(f"{path}: not found (run dvc repro first)")
+    except (ParamsError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = []
+    for recipe in recipes.values():
+        rows.append(train_and_score(recipe, data, classifier, grid, params.evaluate.headline_level))
+        log.info("%s: %s", recipe[1], rows[-1])
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     write_with(args.out, lambda tmp: frame.to_csv(tmp, index=False))
-    log.info("wrote %s: %s", args.out, row)
+    log.info("wrote %s (%d rows)", args.out, len(frame))
     return 0
 
 

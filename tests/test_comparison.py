@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from pipeline.comparison import REFERENCE_SOURCE, SEED_PUBLISHED, comparison_markdown, comparison_table
+from pipeline.comparison import (
+    REFERENCE_SOURCE,
+    SEED_PUBLISHED,
+    comparison_markdown,
+    comparison_table,
+    reference_rows,
+)
 
 
 def scores() -> pd.DataFrame:
@@ -79,3 +86,38 @@ def test_markdown_formats_units_and_blanks():
     assert rows["tv"][6:] == ["20", "", "", ""]
     assert rows[SEED_PUBLISHED["denoiser"]][2:] == ["20.96", "0.8371", "", "", "", "", "", ""]
     assert "<NA>" not in text and "nan" not in text
+
+
+def test_reference_rows_name_their_seed_and_add_the_mean_of_several():
+    runs = pd.DataFrame(
+        {
+            "denoiser": ["reference_unet_bn"] * 3,
+            "train_seed": [42, 1, 2],
+            "psnr": [20.9, 20.8, 21.0],
+            "ssim": [0.83, 0.80, 0.86],
+            "accuracy": [0.98, 0.97, 0.99],
+            "accuracy_low": [0.97, 0.96, 0.98],
+            "accuracy_high": [0.99, 0.98, 0.995],
+            "n_images": [10000] * 3,
+            "parameters": [118033] * 3,
+            "charged_tflop": [62.7] * 3,
+            "train_seconds": [600.0, 580.0, 590.0],
+            "epochs_run": [10] * 3,
+            "commit": ["abc"] * 3,
+        }
+    )
+    rows = pd.DataFrame(reference_rows(runs)).set_index("denoiser")
+    assert list(rows.index) == [
+        "reference_unet_bn, train seed 42",
+        "reference_unet_bn, train seed 1",
+        "reference_unet_bn, train seed 2",
+        "reference_unet_bn, mean of 3 seeds",
+    ]
+    mean = rows.loc["reference_unet_bn, mean of 3 seeds"]
+    assert mean[["psnr", "ssim", "accuracy", "train_seconds"]].tolist() == pytest.approx(
+        [20.9, 0.83, 0.98, 590.0]
+    )
+    assert np.isnan(mean["accuracy_low"]) and (rows["source"] == REFERENCE_SOURCE).all()
+    assert "train_seed" not in rows.columns and "commit" not in rows.columns
+    single = reference_rows(runs.iloc[[1]])
+    assert [row["denoiser"] for row in single] == ["reference_unet_bn, train seed 1"]

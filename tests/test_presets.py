@@ -76,3 +76,4 @@ def test_reference_preset_adds_the_fixed_recipe_outside_the_matched_comparison(p
     assert not recipe.budget and recipe.epochs == 10 and recipe.block_order == "conv_relu_bn"
     assert recipe.train_noise == {"gaussian": [0.5]} and not recipe.fresh_noise
     assert matched_contestants(params) == matched_contestants(before)
+    assert params.train_noise == before.train_noise  # the preset's reference section is left out
