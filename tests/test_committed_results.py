@@ -138,3 +138,25 @@ def test_the_reports_seed_spread_comes_from_this_code(monkeypatch):
         if known.returncode != 0:
             pytest.skip(f"commit {label} is not in this clone's history")
         assert workflow.same_code(label), f"results/seeds.csv rows of {label}: other code than HEAD's"
+
+
+def test_the_reference_rows_come_from_this_code_and_each_seed_once():
+    """results/reference.csv: one row per training seed, all from a clean commit whose recipe
+    and training code (the preset, the workflow, the train_denoiser stage's code deps) are HEAD's."""
+    import subprocess
+
+    import yaml
+
+    rows = pd.read_csv(ROOT / "results/reference.csv", dtype={"commit": str})
+    if rows.empty:
+        return
+    assert rows["train_seed"].is_unique and (rows["n_images"] == 10000).all()
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train_denoiser"]["do"]
+    code = [dep for dep in stage["deps"] if isinstance(dep, str) and dep.startswith(("pipeline/", "stages/"))]
+    paths = [*code, "pipeline/reference.py", "presets/reference.yaml"]
+    for label in rows["commit"].unique():
+        assert not label.endswith("-dirty"), f"results/reference.csv rows of {label}: uncommitted code"
+        if subprocess.run(["git", "cat-file", "-e", f"{label}^{{commit}}"], cwd=ROOT).returncode != 0:
+            pytest.skip(f"commit {label} is not in this clone's history")
+        diff = subprocess.run(["git", "diff", "--quiet", label, "HEAD", "--", *paths], cwd=ROOT)
+        assert diff.returncode == 0, f"results/reference.csv rows of {label}: other recipe code than HEAD's"
