@@ -66,15 +66,14 @@ def comparison_table(
 def reference_rows(runs: pd.DataFrame) -> list[dict]:
     """The reference recipe's rows, each labelled with its training seed, and where there are
     several, their mean (PSNR, SSIM, accuracy, compute and time; no interval)."""
-    rows = runs.drop(columns=["commit", "epochs_run", "train_images"], errors="ignore").assign(
-        source=REFERENCE_SOURCE
-    )
+    rows = runs.drop(columns=["commit", "epochs_run"], errors="ignore").assign(source=REFERENCE_SOURCE)
     if "train_seed" in rows:
         rows["denoiser"] = rows["denoiser"] + ", train seed " + rows["train_seed"].astype(str)
         rows = rows.drop(columns="train_seed")
     records = rows.to_dict("records")
     if len(runs) > 1:
         averaged = ["psnr", "ssim", "accuracy", "n_images", "parameters", "charged_tflop", "train_seconds"]
+        averaged += ["train_images"] if "train_images" in runs else []
         records.append(
             {
                 "denoiser": f"{runs['denoiser'].iloc[0]}, mean of {len(runs)} seeds",
@@ -118,4 +117,19 @@ def comparison_markdown(table: pd.DataFrame, noise: str, level: float) -> str:
         "fine-tune; the classical filters are fitted, not trained). Train time: wall time of the "
         "denoiser's own fit on this run's machine (stage times: results/benchmarks/repro.json).\n"
     )
-    return title + shown.to_markdown(index=False, disable_numparse=True) + note
+    return title + shown.to_markdown(index=False, disable_numparse=True) + note + reference_note(table)
+
+
+def reference_note(table: pd.DataFrame) -> str:
+    """What the reference recipe's rows trained on, where the table has them (from their own
+    run, ``results/reference.csv``); empty otherwise."""
+    counts = table[table["source"] == REFERENCE_SOURCE].get("train_images", pd.Series(dtype=float)).dropna()
+    if counts.empty:
+        return ""
+    return (
+        f"\nThe reference recipe's rows trained on {', '.join(f'{n:,.0f}' for n in counts.unique())} "
+        "images each (with the validation images where presets/reference.yaml sets "
+        "whole_training_set, as the published recipe, which chooses nothing on them), on their own "
+        "run's machine (results/reference.csv); the learned denoisers above train on the training "
+        "split only.\n"
+    )

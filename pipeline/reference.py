@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.data import DataError, to_float
+from pipeline.data import DataError, Dataset, to_float
 from pipeline.io import load_dataset, read_npz_arrays, save_dataset, write_with
 from pipeline.params import ParamsError, load_params, parse_params
 from pipeline.presets import PRESETS, deep_merge
@@ -81,14 +81,12 @@ def reference_params(preset: Path, train_seed: int | None = None) -> tuple[dict,
     return merged, names[0], whole_training_set
 
 
-def with_validation_in_training(data: Path, out: Path) -> Path:
-    """A copy of the prepared ``data`` whose training split also holds the validation images
-    (validation and test unchanged), written to ``out``."""
-    dataset = load_dataset(data)
+def with_validation_in_training(dataset: Dataset) -> Dataset:
+    """``dataset`` with the validation images added to its training split (validation and test
+    unchanged)."""
     x_train = np.concatenate([dataset.x_train, dataset.x_val])
     y_train = np.concatenate([dataset.y_train, dataset.y_val])
-    save_dataset(out, dataclasses.replace(dataset, x_train=x_train, y_train=y_train))
-    return out
+    return dataclasses.replace(dataset, x_train=x_train, y_train=y_train)
 
 
 def score(model_path: Path, classifier_path: Path, grid: Path, level: float, data: str) -> dict:
@@ -118,14 +116,13 @@ def score(model_path: Path, classifier_path: Path, grid: Path, level: float, dat
 
 
 def train_and_score(
-    recipe: tuple[dict, str, bool], data: Path, classifier: Path, grid: Path, level: float
+    merged: dict, name: str, train_data: Path, data: Path, classifier: Path, grid: Path, level: float
 ) -> dict:
-    """Train the denoiser of ``recipe`` (:func:`reference_params`) in a temporary folder and
-    score it at ``level`` of ``grid``: one row."""
-    merged, name, whole_training_set = recipe
+    """Train denoiser ``name`` under ``merged`` (its params, training seed included) on
+    ``train_data`` in a temporary folder and score it at ``level`` of ``grid`` (test images from
+    ``data``): one row."""
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
         work = Path(tmp)
-        train_data = with_validation_in_training(data, work / "data.npz") if whole_training_set else data
         params_file = work / "params.yaml"
         params_file.write_text(yaml.safe_dump(merged, sort_keys=False))
         model, live = work / f"{name}.keras", work / "live"
@@ -146,7 +143,6 @@ def train_and_score(
             "parameters": record["parameters"],
             "charged_tflop": record["charged_flops"] / 1e12,
             "train_seconds": record["train_seconds"],
-            "train_images": len(load_dataset(train_data).x_train),
             "epochs_run": json.loads((live / "metrics.json").read_text())["epochs_run"],
             "commit": commit(),
         }
@@ -177,10 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    whole_training_set = next(iter(recipes.values()))[2]  # the preset's, the same for every seed
     rows = []
-    for recipe in recipes.values():
-        rows.append(train_and_score(recipe, data, classifier, grid, params.evaluate.headline_level))
-        log.info("%s: %s", recipe[1], rows[-1])
+    with tempfile.TemporaryDirectory(prefix="reference-data-") as tmp:
+        dataset = load_dataset(data)
+        train_data = data
+        if whole_training_set:
+            dataset, train_data = with_validation_in_training(dataset), Path(tmp) / "data.npz"
+            save_dataset(train_data, dataset)
+        for merged, name, _ in recipes.values():
+            row = train_and_score(
+                merged, name, train_data, data, classifier, grid, params.evaluate.headline_level
+            )
+            rows.append({**row, "train_images": len(dataset.x_train)})
+            log.info("%s: %s", name, rows[-1])
     frame = pd.DataFrame(rows, columns=COLUMNS)
     write_with(args.out, lambda tmp: frame.to_csv(tmp, index=False))
     log.info("wrote %s (%d rows)", args.out, len(frame))

@@ -86,6 +86,7 @@ def test_markdown_formats_units_and_blanks():
     assert rows["tv"][6:] == ["20", "", "", ""]
     assert rows[SEED_PUBLISHED["denoiser"]][2:] == ["20.96", "0.8371", "", "", "", "", "", ""]
     assert "<NA>" not in text and "nan" not in text
+    assert "reference recipe's rows trained" not in text  # no reference rows, no note
 
 
 def test_reference_rows_name_their_seed_and_add_the_mean_of_several():
@@ -119,5 +120,11 @@ def test_reference_rows_name_their_seed_and_add_the_mean_of_several():
     )
     assert np.isnan(mean["accuracy_low"]) and (rows["source"] == REFERENCE_SOURCE).all()
     assert "train_seed" not in rows.columns and "commit" not in rows.columns
+    runs["train_images"] = 60000
+    table = comparison_table(scores(), "gaussian", 0.5, {}, {}, reference_runs=runs)
+    assert table.set_index("denoiser").loc["reference_unet_bn, mean of 3 seeds", "train_images"] == 60000
+    assert "The reference recipe's rows trained on 60,000 images each" in comparison_markdown(
+        table, "gaussian", 0.5
+    )
     single = reference_rows(runs.iloc[[1]])
     assert [row["denoiser"] for row in single] == ["reference_unet_bn, train seed 1"]

@@ -11,7 +11,7 @@ import yaml
 
 from pipeline import metrics
 from pipeline.data import DataError, Dataset
-from pipeline.io import load_dataset, save_dataset, write_npz
+from pipeline.io import save_dataset, write_npz
 from pipeline.params import ParamsError
 from pipeline.presets import PRESETS
 from pipeline.reference import main, reference_params, score, with_validation_in_training
@@ -83,14 +83,13 @@ def test_the_reference_section_sets_the_recipes_data_and_nothing_else(tmp_path, 
         reference_params(bad)
 
 
-def test_the_whole_training_set_adds_the_validation_images_to_training(tmp_path):
+def test_the_whole_training_set_adds_the_validation_images_to_training():
     rng = np.random.default_rng(1)
     split = [rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for n in (6, 3, 2)]
     labels = [rng.integers(0, 10, size=len(x), dtype=np.uint8) for x in split]
-    save_dataset(
-        tmp_path / "data.npz", Dataset(split[0], labels[0], split[1], labels[1], split[2], labels[2])
+    whole = with_validation_in_training(
+        Dataset(split[0], labels[0], split[1], labels[1], split[2], labels[2])
     )
-    whole = load_dataset(with_validation_in_training(tmp_path / "data.npz", tmp_path / "whole.npz"))
     assert np.array_equal(whole.x_train, np.concatenate(split[:2]))
     assert np.array_equal(whole.y_train, np.concatenate(labels[:2]))
     assert np.array_equal(whole.x_val, split[1]) and np.array_equal(whole.x_test, split[2])
