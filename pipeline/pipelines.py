@@ -42,8 +42,8 @@ def derived_params(params: Mapping, overlay: Mapping, source: str = "params.yaml
 def derived_dvc(dvc: Mapping, dataset: str) -> dict:
     """The root pipeline run from a folder one level down: code paths (``pipeline/``,
     ``stages/``) get ``../``, commands find the code with ``PYTHONPATH=..``, and the data files
-    are named after ``dataset``; every other path (data, models, results, plots) and every
-    params reference is relative to the folder."""
+    are named after ``dataset`` (in the commands, deps, outs and ``vars``); every other path (data,
+    models, results, plots) and every params reference is relative to the folder."""
 
     def rename(path: str) -> str:
         return path.replace("mnist.npz", f"{dataset}.npz")
@@ -71,7 +71,16 @@ def derived_dvc(dvc: Mapping, dataset: str) -> dict:
                 out[key] = [entry(item, rename) for item in out[key]]
         return out
 
+    def values(item):
+        if isinstance(item, str):
+            return rename(item)
+        if isinstance(item, Mapping):
+            return {key: values(value) for key, value in item.items()}
+        return [values(value) for value in item] if isinstance(item, list) else item
+
     result = dict(dvc)
+    if "vars" in result:  # the declared paths (dvc.yaml's `paths`) name the folder's own data files
+        result["vars"] = values(result["vars"])
     result["stages"] = {name: stage(body) for name, body in dvc["stages"].items()}
     return result
 

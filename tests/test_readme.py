@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,26 @@ def test_block_adds_the_second_dataset_only_when_its_results_exist(tmp_path):
 def test_missing_markers_are_an_error():
     with pytest.raises(ValueError, match="markers"):
         readme.with_block("# no markers", "x")
+
+
+def test_the_documented_exp_show_command_fits_200_columns():
+    """README's `dvc exp show` command prints the headline columns within a 200-column terminal."""
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("dvc exp show --drop "))
+    pattern = shlex.split(command)[-1]
+    done = subprocess.run(
+        ["dvc", "exp", "show", "--no-pager", "--drop", pattern],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    if done.returncode != 0 and "not a git repository" in done.stderr.lower():
+        pytest.skip("not a git checkout")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(map(len, lines)) <= 200
+    header = " ".join(lines[:3])
+    for column in ("params.yaml:train_seed", "results/headline.json:frozen_best", "stacked_mean_accuracy"):
+        assert column in header
+    assert "…" not in done.stdout  # nothing cut off

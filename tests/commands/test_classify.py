@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,11 @@ import pytest
 from scipy import ndimage
 from skimage.io import imread, imsave
 
-from pipeline.apply_cli import main
+from pipeline.commands.classify import main
+from pipeline.commands.preprocess import to_mnist
 from pipeline.models import build_cae, build_classifier, save_model
-from pipeline.preprocess import to_mnist
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def photo_of_a_bar(height=120, width=90, dark_on_light=True, rgb=False) -> np.ndarray:
@@ -85,6 +88,7 @@ def test_denoise_classify_names_a_missing_or_broken_file(tmp_path, models, capsy
 
 def test_denoise_classify_defaults_to_the_frozen_best_denoiser(tmp_path, models, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")  # the pipeline's paths: results/headline.json
     imsave(tmp_path / "digit.png", photo_of_a_bar(), check_contrast=False)
     argv = ["digit.png", "--classifier", str(models[1])]
     assert main([*argv, "--out", "default"]) == 2  # no headline: a clear error naming the file
@@ -104,6 +108,7 @@ def test_denoise_classify_defaults_to_the_frozen_best_denoiser(tmp_path, models,
 
 def test_denoise_classify_without_a_denoiser_when_frozen_best_is_none(tmp_path, models, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")  # the pipeline's paths: results/headline.json
     imsave(tmp_path / "digit.png", photo_of_a_bar(), check_contrast=False)
     (tmp_path / "results").mkdir()
     (tmp_path / "results/headline.json").write_text(json.dumps({"frozen_best": "none + clean"}))

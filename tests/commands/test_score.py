@@ -17,14 +17,16 @@ import pytest
 import yaml
 from keras import layers
 
-from pipeline import heldout, score, tables
+from pipeline import heldout, tables
+from pipeline.commands import adapters, protocol, scoring
+from pipeline.commands import bench as bench_cli
 from pipeline.data import Dataset, to_float
 from pipeline.evaluation import evaluate_grid, model_restorer
 from pipeline.io import save_dataset, write_npz
 from pipeline.noise import noisy_grid
 from pipeline.params import load_params, parse_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LABEL = 3  # every test image is a 3: the known-label set
 N_TEST, N_SUITE, N_SALT = 30, 20, 12
 CORRUPTIONS = ["rotate", "brightness", "fog", "impulse_noise"]
@@ -92,6 +94,7 @@ def bench(tmp_path_factory) -> SimpleNamespace:
     """A tiny pipeline: params, prepared data, grids, suite, clean classifier, committed results."""
     root = tmp_path_factory.mktemp("bench")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_raw_params()))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")  # where the pipeline's files are
     params = load_params(root / "params.yaml")
     rng = np.random.default_rng(0)
     small = tiny_images(10, rng), np.full(10, LABEL, np.uint8)
@@ -148,9 +151,9 @@ def bench(tmp_path_factory) -> SimpleNamespace:
 
 
 def test_an_identity_denoiser_gains_exactly_nothing_and_harms_nothing(bench):
-    result = score.score(bench.reference, bench.identity, root=bench.root)
+    result = scoring.score(bench.reference, bench.identity, root=bench.root)
     grid = result.scores
-    mine = grid[grid["denoiser"] == score.YOUR_DENOISER]
+    mine = grid[grid["denoiser"] == adapters.YOUR_DENOISER]
     assert len(mine) == 5 and (mine["gain"] == 0).all()
     assert (mine["gain_low"] <= 0).all() and (mine["gain_high"] >= 0).all()
     none = grid[grid["denoiser"] == "none"]
@@ -162,25 +165,25 @@ def test_an_identity_denoiser_gains_exactly_nothing_and_harms_nothing(bench):
     theirs = committed[committed["denoiser"] == "none"].set_index(["noise", "level"])["accuracy"]
     pd.testing.assert_series_equal(ours, theirs)
 
-    gains = result.heldout[result.heldout["denoiser"] == score.YOUR_DENOISER]
+    gains = result.heldout[result.heldout["denoiser"] == adapters.YOUR_DENOISER]
     assert len(gains) == len(CORRUPTIONS) + 1 and (gains["gain"] == 0).all() and not gains["harm"].any()
     card = result.card
     assert card["do_no_harm"]["harms"] == 0 and card["do_no_harm"]["harmed"] == []
-    assert card["do_no_harm"]["defense"] == f"{score.YOUR_DENOISER} + {score.YOUR_CLASSIFIER}"
-    assert card["do_no_harm"]["reference"].startswith(f"none + {score.YOUR_CLASSIFIER}")
+    assert card["do_no_harm"]["defense"] == f"{adapters.YOUR_DENOISER} + {adapters.YOUR_CLASSIFIER}"
+    assert card["do_no_harm"]["reference"].startswith(f"none + {adapters.YOUR_CLASSIFIER}")
     assert set(card["do_no_harm"]["gains"]) == set(CORRUPTIONS)  # gaussian_unclipped is not counted
     # the pipeline's own clean classifier has, by definition, mCE 1 on the suite
     for defense in card["defenses"]:
         assert defense["heldout"]["mCE"] == pytest.approx(1.0)
     assert [d["defense"] for d in card["defenses"]] == [
-        f"none + {score.YOUR_CLASSIFIER}",
-        f"{score.YOUR_DENOISER} + {score.YOUR_CLASSIFIER}",
+        f"none + {adapters.YOUR_CLASSIFIER}",
+        f"{adapters.YOUR_DENOISER} + {adapters.YOUR_CLASSIFIER}",
     ]
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1)])
 def test_a_classifier_that_is_always_right_scores_one(bench, shape):
-    result = score.score(constant(shape=shape), root=bench.root)
+    result = scoring.score(constant(shape=shape), root=bench.root)
     card = result.card
     (defense,) = card["defenses"]
     assert card["adapter"]["input_shape"] == list(shape)
@@ -200,24 +203,24 @@ def test_a_classifier_that_is_always_right_scores_one(bench, shape):
         "noisy": {"gaussian": N_TEST, "salt_pepper": N_SALT},
         "heldout": N_SUITE,
     }
-    assert list(result.ranking["defense"])[0] == f"none + {score.YOUR_CLASSIFIER}"
+    assert list(result.ranking["defense"])[0] == f"none + {adapters.YOUR_CLASSIFIER}"
     assert result.ranking["yours"].sum() == 1 and len(result.ranking) == 3
 
 
 def test_pixel_scale_multiplies_what_the_classifier_sees(bench):
     images = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
     np.testing.assert_allclose(
-        score.ClassifierAdapter(threshold(), pixel_scale=255).inputs(images), 255 * images
+        adapters.ClassifierAdapter(threshold(), pixel_scale=255).inputs(images), 255 * images
     )
     clean = to_float(np.load(bench.root / "data/prepared/mnist.npz")["x_test"])
     for pixels, digit in ((1.0, 5), (255.0, LABEL)):
-        predicted = score.ClassifierAdapter(threshold(), pixel_scale=pixels).predict(clean).argmax(axis=1)
+        predicted = adapters.ClassifierAdapter(threshold(), pixel_scale=pixels).predict(clean).argmax(axis=1)
         assert (predicted == digit).all()
 
 
 def test_a_harmful_denoiser_is_counted_on_every_mnist_c_corruption(bench):
     blank = image_model(layers.Rescaling(0.0))  # erases the digit: the classifier then says 5
-    card = score.score(threshold(), blank, pixel_scale=255, root=bench.root).card
+    card = scoring.score(threshold(), blank, pixel_scale=255, root=bench.root).card
     assert card["adapter"]["pixel_scale"] == 255.0
     alone, behind = card["defenses"]
     assert alone["clean_accuracy"] == 1.0 and set(alone["accuracy"]["gaussian"].values()) == {1.0}
@@ -231,12 +234,12 @@ def test_a_harmful_denoiser_is_counted_on_every_mnist_c_corruption(bench):
 def test_logits_and_probabilities_give_the_same_accuracy(bench):
     probabilities, logits = bench.reference, projection("linear")  # the same weights
     images = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
-    adapted = score.ClassifierAdapter(logits, logits=True).predict(images)
+    adapted = adapters.ClassifierAdapter(logits, logits=True).predict(images)
     np.testing.assert_allclose(adapted, probabilities.predict(images, verbose=0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(adapted.sum(axis=1), 1.0, rtol=1e-6)
-    assert not score.ClassifierAdapter(logits).looks_like_probabilities(images)
-    with_probabilities = score.score(probabilities, root=bench.root)
-    with_logits = score.score(logits, logits=True, root=bench.root)
+    assert not adapters.ClassifierAdapter(logits).looks_like_probabilities(images)
+    with_probabilities = scoring.score(probabilities, root=bench.root)
+    with_logits = scoring.score(logits, logits=True, root=bench.root)
     pd.testing.assert_series_equal(with_probabilities.scores["accuracy"], with_logits.scores["accuracy"])
     assert with_probabilities.card["defenses"] == with_logits.card["defenses"]
     assert with_logits.card["adapter"]["logits"] is True
@@ -249,13 +252,13 @@ def test_logits_without_the_flag_are_warned_about(bench, caplog, monkeypatch):
     def stop(*args, **kwargs):
         raise Checked
 
-    monkeypatch.setattr(score, "evaluate_grid", stop)
+    monkeypatch.setattr(scoring, "evaluate_grid", stop)
     with caplog.at_level(logging.WARNING, logger="denoise-bench"), pytest.raises(Checked):
-        score.score(projection("linear"), root=bench.root)
+        scoring.score(projection("linear"), root=bench.root)
     assert "pass --logits" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="denoise-bench"), pytest.raises(Checked):
-        score.score(projection("linear"), logits=True, root=bench.root)
+        scoring.score(projection("linear"), logits=True, root=bench.root)
     assert "pass --logits" not in caplog.text
 
 
@@ -263,14 +266,14 @@ def test_the_command_writes_the_card_and_the_scores(bench, tmp_path, capsys):
     out = tmp_path / "card"
     model = str(bench.files / "threshold.keras")
     argv = ["score", "--classifier", model, "--denoiser", "unet_bn", "--pixels", "255"]
-    assert score.main([*argv, "--out", str(out), "--root", str(bench.root)]) == 0
+    assert bench_cli.main([*argv, "--out", str(out), "--root", str(bench.root)]) == 0
     card = json.loads((out / "model_card.json").read_text())
-    assert card["protocol_version"] == score.protocol_version(bench.params)
+    assert card["protocol_version"] == protocol.protocol_version(bench.params)
     assert card["classifier"] == model and card["adapter"]["pixel_scale"] == 255.0
     assert card["denoiser"] == str(bench.root / "models/denoisers/unet_bn.keras")
     assert [d["defense"] for d in card["defenses"]] == ["none + your_classifier", "unet_bn + your_classifier"]
     assert card["do_no_harm"]["defense"] == "unet_bn + your_classifier" and card["do_no_harm"]["harms"] == 0
-    assert card["mCE_reference"] == "none + clean in results/heldout/gains.csv"
+    assert card["mCE_reference"] == f"none + clean in {bench.root / 'results/heldout/gains.csv'}"
     scores = pd.read_csv(out / "scores.csv")
     committed = pd.read_csv(bench.root / "results/evaluate/scores.csv")
     assert list(scores.columns) == list(committed.columns)
@@ -303,11 +306,11 @@ def no_scoring(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("scoring started before the checks failed")
 
-    monkeypatch.setattr(score, "evaluate_grid", boom)
+    monkeypatch.setattr(scoring, "evaluate_grid", boom)
 
 
 def run_error(argv, capsys) -> str:
-    assert score.main(argv) == 2
+    assert bench_cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
     return err
@@ -323,7 +326,7 @@ def test_a_missing_pipeline_file_names_the_file_and_its_stage(
     err = run_error(
         ["score", "--classifier", str(bench.files / "constant.keras"), *extra, "--root", str(root)], capsys
     )
-    assert str(root / path) in err and f"dvc repro {stage}`" in err
+    assert str(root / path) in err and f"dvc repro {root / 'dvc.yaml'}:{stage}`" in err
 
 
 def test_every_missing_file_is_named_at_once(bench, tmp_path, capsys, no_scoring):
@@ -334,7 +337,7 @@ def test_every_missing_file_is_named_at_once(bench, tmp_path, capsys, no_scoring
     err = run_error(
         ["score", "--classifier", str(bench.files / "constant.keras"), "--root", str(root)], capsys
     )
-    assert "dvc repro heldout_grid" in err and "dvc repro evaluate_heldout" in err
+    assert "dvc.yaml:heldout_grid`" in err and "dvc.yaml:evaluate_heldout`" in err
 
 
 @pytest.mark.parametrize(
@@ -370,21 +373,30 @@ def test_stale_committed_results_are_refused(bench, tmp_path, capsys, no_scoring
     err = run_error(
         ["score", "--classifier", str(bench.files / "constant.keras"), "--root", str(root)], capsys
     )
-    assert "results/heldout/gains.csv" in err and "dvc repro evaluate_heldout" in err
+    assert "results/heldout/gains.csv" in err and "dvc.yaml:evaluate_heldout`" in err
 
 
 def test_the_protocol_version_follows_the_noise_source_and_params(tmp_path):
-    for name in score.PROTOCOL_SOURCES:
-        shutil.copy(score.PACKAGE_DIR / name, tmp_path / name)
+    sources = {}
+    for module in protocol.PROTOCOL_MODULES:
+        sources[module] = tmp_path / protocol.module_source(module).name
+        shutil.copy(protocol.module_source(module), sources[module])
     raw = tiny_raw_params()
-    base = score.protocol_version(parse_params(raw), tmp_path)
-    assert len(base) == 12 and base == score.protocol_version(parse_params(tiny_raw_params()), tmp_path)
-    assert base == score.protocol_version(parse_params(raw), score.PACKAGE_DIR)
+    base = protocol.protocol_version(parse_params(raw), sources)
+    assert len(base) == 12 and base == protocol.protocol_version(parse_params(tiny_raw_params()), sources)
+    assert base == protocol.protocol_version(parse_params(raw))  # the installed sources: the same text
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    shutil.copy(sources["pipeline.noise"], moved / "noise.py")
+    assert (
+        protocol.protocol_version(parse_params(raw), {**sources, "pipeline.noise": moved / "noise.py"})
+        == base
+    )
 
     def changed(edit) -> str:
         copy = tiny_raw_params()
         edit(copy)
-        return score.protocol_version(parse_params(copy), tmp_path)
+        return protocol.protocol_version(parse_params(copy), sources)
 
     assert changed(lambda r: r["noise"]["gaussian"].append(0.7)) != base
     assert changed(lambda r: r.update(seed=r["seed"] + 1)) != base
@@ -393,6 +405,30 @@ def test_the_protocol_version_follows_the_noise_source_and_params(tmp_path):
     # what does not change the scored images or the contract leaves it alone
     assert changed(lambda r: r["evaluate"].update(batch_size=7)) == base
     assert changed(lambda r: r["classifiers"]["clean"].update(dropout=0.1)) == base
-    source = tmp_path / "noise.py"
+    source = sources["pipeline.noise"]
     source.write_text(source.read_text() + "\n# a changed recipe\n")
-    assert score.protocol_version(parse_params(raw), tmp_path) != base
+    assert protocol.protocol_version(parse_params(raw), sources) != base
+
+
+def test_the_protocol_sections_are_the_named_params_sections(bench):
+    sections = protocol.protocol_sections(bench.params)
+    assert list(sections) == list(protocol.PROTOCOL_SECTIONS)
+    assert sections["evaluate.noise_test_sizes"] == {"salt_pepper": N_SALT}
+    assert sections["heldout"]["corruptions"] == CORRUPTIONS
+
+
+def test_scoring_reads_the_pipeline_files_its_dvc_yaml_declares(bench, tmp_path, capsys, no_scoring):
+    """--root is a pipeline folder; its dvc.yaml's paths say where the files are (Fashion-MNIST's
+    prepared data is data/prepared/fashion_mnist.npz)."""
+    root = tmp_path / "fashion"
+    shutil.copytree(bench.root, root)
+    (root / "dvc.yaml").write_text((ROOT / "fashion/dvc.yaml").read_text())
+    err = run_error(
+        ["score", "--classifier", str(bench.files / "constant.keras"), "--root", str(root)], capsys
+    )
+    assert str(root / "data/prepared/fashion_mnist.npz") in err and "dvc.yaml:prepare`" in err
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    err = run_error(
+        ["score", "--classifier", str(bench.files / "constant.keras"), "--root", str(root)], capsys
+    )
+    assert str(root / "dvc.yaml") in err and "paths" in err

@@ -6,11 +6,14 @@ The "denoise before you classify" step the benchmark exists to justify::
         [--denoiser models/denoisers/unet.keras] --classifier models/classifiers/clean.keras
 
 Without ``--denoiser`` it uses the best committed denoiser chosen by validation: the denoiser of
-``frozen_best`` in ``results/headline.json`` (``"unet_bn + clean"``: ``models/denoisers/unet_bn.keras``).
+``frozen_best`` in the pipeline's headline (``paths.headline`` of its dvc.yaml, e.g. ``"unet_bn +
+clean"``: ``models/denoisers/unet_bn.keras``); without ``--classifier``, the pipeline's clean
+classifier. ``--root fashion`` takes both from the Fashion-MNIST pipeline.
 
-Each image is brought to MNIST style (see ``pipeline.preprocess``), denoised, and
+Each image is brought to MNIST style (see ``pipeline.commands.preprocess``), denoised, and
 classified with and without the denoiser. Writes ``<out>/<stem>_input.png`` (the 28x28
-classifier input), ``<out>/<stem>_denoised.png`` and ``<out>/predictions.csv``.
+classifier input), ``<out>/<stem>_denoised.png`` and ``<out>/predictions.csv``. ``--help``
+answers without loading TensorFlow.
 """
 
 from __future__ import annotations
@@ -23,20 +26,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.commands.files import PipelineFiles
+from pipeline.commands.preprocess import to_mnist
 from pipeline.data import DataError
-from pipeline.evaluation import restore
 from pipeline.io import write_with
-from pipeline.models import load_model
-from pipeline.preprocess import to_mnist
 from pipeline.restorer import NO_DENOISER
 
-HEADLINE = Path("results/headline.json")
-DENOISERS = Path("models/denoisers")
+PROG = "denoise-classify"
 
 
-def default_denoiser(headline: Path = HEADLINE, denoisers: Path = DENOISERS) -> Path | None:
-    """The best committed denoiser chosen by validation, ``denoisers/<name>.keras`` for the
-    ``<name> + <classifier>`` of ``frozen_best`` in ``headline`` (None if that is no denoiser)."""
+def default_denoiser(files: PipelineFiles) -> Path | None:
+    """The best committed denoiser chosen by validation, ``<paths.denoisers>/<name>.keras`` for the
+    ``<name> + <classifier>`` of ``frozen_best`` in ``paths.headline`` (None if that is no denoiser)."""
+    headline, denoisers = files.path("headline"), files.path("denoisers")
     if not headline.is_file():
         raise DataError(
             f"{headline}: not found, so there is no default denoiser (make it with `dvc repro report`, "
@@ -88,23 +90,46 @@ def save_png(path: Path, image: np.ndarray) -> None:
     write_with(path, lambda tmp: imsave(tmp, (image * 255).round().astype(np.uint8), check_contrast=False))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="denoise-classify", description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files of single digits")
-    parser.add_argument(
-        "--denoiser",
-        type=Path,
-        help=f"a denoiser (.keras); default: the frozen_best denoiser of {HEADLINE}",
+def default_classifier(files: PipelineFiles) -> Path:
+    """The pipeline's clean classifier, ``<paths.classifiers>/<reference>.keras``."""
+    from pipeline.params import load_params
+
+    return files.path("classifiers") / f"{load_params(files.params).reference_classifier}.keras"
+
+
+def parser() -> argparse.ArgumentParser:
+    command_line = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    command_line.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files of single images")
+    command_line.add_argument(
+        "--denoiser", type=Path, help="a denoiser (.keras); default: the pipeline's frozen_best denoiser"
     )
-    parser.add_argument("--classifier", type=Path, default=Path("models/classifiers/clean.keras"))
-    parser.add_argument("--out", type=Path, default=Path("predictions"))
-    args = parser.parse_args(argv)
+    command_line.add_argument(
+        "--classifier", type=Path, help="a classifier (.keras); default: the pipeline's clean classifier"
+    )
+    command_line.add_argument("--out", type=Path, default=Path("predictions"))
+    command_line.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="the pipeline's folder the defaults come from (default: .; fashion for Fashion-MNIST)",
+    )
+    return command_line
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from pipeline.evaluation import restore
+    from pipeline.models import load_model
+    from pipeline.params import ParamsError
+
     try:
         images = read_images(args.images)
-        denoiser_path = args.denoiser if args.denoiser is not None else default_denoiser()
+        files = None if args.denoiser and args.classifier else PipelineFiles.read(args.root)
+        denoiser_path = args.denoiser if args.denoiser is not None else default_denoiser(files)
+        classifier_path = args.classifier if args.classifier is not None else default_classifier(files)
         denoiser = None if denoiser_path is None else load_model(denoiser_path)
-        classifier = load_model(args.classifier)
-    except DataError as error:
+        classifier = load_model(classifier_path)
+    except (DataError, ParamsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     denoised = restore(denoiser, images, batch_size=256)
